@@ -1,0 +1,1 @@
+"""Turning notebook cells into the pipeline model; builds pipelines, never runs them."""

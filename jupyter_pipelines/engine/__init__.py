@@ -1,0 +1,1 @@
+"""Running the pipeline model locally: scheduler, executors, step runtime, store, cache, events."""

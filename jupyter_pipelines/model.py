@@ -1,0 +1,198 @@
+"""The pipeline model: the one intermediate representation every layer speaks.
+
+Authoring builds it from cells (live in a kernel, or offline from an ``.ipynb``); the engine runs it; the widget
+draws it; the SageMaker exporter translates it. It is plain frozen data with no I/O and no IPython, so each of
+those layers can be tested on a model built by hand.
+
+Everything the engine needs is already worked out here by authoring: each step's code and its normalized-code
+digest, the prelude parts it uses (in execution order), the names it takes from which upstream step, the
+parameters it reads, the tracked files it runs. The engine never parses a cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ParameterType = Literal["str", "int", "float", "bool"]
+ParameterValue = str | int | float | bool
+Executor = Literal["process", "kernel"]
+PreludeKind = Literal["import", "function", "class", "constant"]
+EdgeReason = Literal["reads", "after"]
+
+PARAMETER_TYPES: tuple[ParameterType, ...] = ("str", "int", "float", "bool")
+EXECUTORS: tuple[Executor, ...] = ("process", "kernel")
+STEP_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A typed pipeline parameter declared in a ``%%parameters`` cell (``name: type = default``)."""
+
+    name: str
+    type: ParameterType
+    default: ParameterValue
+    cell_index: int = 0
+
+
+@dataclass(frozen=True)
+class PreludePart:
+    """One top-level statement of a plain cell that steps may use: an import, a ``def``, a ``class`` or a literal.
+
+    ``binds`` are the names the statement defines (``import numpy as np`` binds ``np``; ``from a import b, c``
+    binds ``b`` and ``c``). ``uses`` are the other prelude names its body needs, so a helper that calls another
+    helper pulls that one in too.
+    """
+
+    key: str  # stable identity within the pipeline: "<cell_index>:<statement_index>"
+    kind: PreludeKind
+    source: str
+    binds: tuple[str, ...]
+    uses: frozenset[str] = frozenset()
+    cell_index: int = 0
+    line: int = 1  # first line of the statement within its cell (1-based)
+    modules: tuple[str, ...] = ()  # top-level modules an import statement loads (for warm workers, versions)
+
+
+@dataclass(frozen=True)
+class TrackedFile:
+    """A file written by a ``%%writefile`` cell: its content is part of the pipeline (and of a step's signature)."""
+
+    path: str  # as written in the cell, relative to the notebook directory
+    content: str
+    cell_index: int = 0
+    step: str | None = None  # set by ``%%writefile --step NAME PATH``
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """A name a step reads, and the upstream step that binds it (the latest earlier one in notebook order)."""
+
+    name: str
+    step: str
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Whether a step's successful result may be reused, and for how long (ISO 8601 duration, None = forever)."""
+
+    enabled: bool = True
+    expire_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: a ``%%step`` cell, or a script (``--script`` / ``%%writefile --step``)."""
+
+    name: str
+    code: str  # the cell body below the header ("" for a script step)
+    cell_index: int = 0
+    cell_id: str | None = None
+    code_line: int = 2  # cell line number of the first line of ``code`` (the header is line 1)
+    code_digest: str = ""  # hash of the normalized AST: comments and whitespace do not count
+    inputs: tuple[StepInput, ...] = ()
+    parameters: tuple[str, ...] = ()  # parameter names the step reads
+    prelude: tuple[str, ...] = ()  # keys of the PreludePart s it needs (transitively), in notebook order
+    binds: tuple[str, ...] = ()  # top-level names it binds that are outputs (no modules, no _private names)
+    outputs: tuple[str, ...] = ()  # ``--outputs``: names that must be outputs (missing one is an error)
+    after: tuple[str, ...] = ()  # ``--after``: explicit upstream steps
+    script: str | None = None  # path of the script to run as ``python PATH``
+    env: tuple[tuple[str, str], ...] = ()
+    executor: Executor = "process"
+    retry: int = 0
+    timeout: float | None = None
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    files: tuple[str, ...] = ()  # tracked files (paths) the step runs or reads, content in Pipeline.files
+    last_expression: bool = False  # the body ends in an expression whose value is displayed
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Direct upstream steps, in a stable order: those it reads from, then ``--after`` ones."""
+        names = dict.fromkeys(i.step for i in self.inputs)
+        names.update(dict.fromkeys(self.after))
+        return tuple(names)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Every name the step publishes: what it binds plus what ``--outputs`` insists on."""
+        return tuple(dict.fromkeys(self.binds + self.outputs))
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Why ``downstream`` depends on ``upstream``: the names that flow along the edge, or an explicit ``--after``."""
+
+    upstream: str
+    downstream: str
+    names: tuple[str, ...] = ()
+    reason: EdgeReason = "reads"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A whole pipeline. ``steps`` are in notebook order, which is always a valid topological order."""
+
+    name: str
+    steps: tuple[Step, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    prelude: tuple[PreludePart, ...] = ()
+    files: tuple[TrackedFile, ...] = ()
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def parameter(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+    def prelude_part(self, key: str) -> PreludePart:
+        for part in self.prelude:
+            if part.key == key:
+                return part
+        raise KeyError(key)
+
+    def file(self, path: str) -> TrackedFile:
+        for tracked in self.files:
+            if tracked.path == path:
+                return tracked
+        raise KeyError(path)
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+    @property
+    def edges(self) -> tuple[Edge, ...]:
+        """Every dependency edge with the names that flow along it (``reads``) or ``after`` when explicit."""
+        result: list[Edge] = []
+        for step in self.steps:
+            by_upstream: dict[str, list[str]] = {}
+            for item in step.inputs:
+                by_upstream.setdefault(item.step, []).append(item.name)
+            for upstream, names in by_upstream.items():
+                result.append(Edge(upstream, step.name, tuple(names), "reads"))
+            for upstream in step.after:
+                if upstream not in by_upstream:
+                    result.append(Edge(upstream, step.name, (), "after"))
+        return tuple(result)
+
+    def downstream_of(self, names: set[str] | frozenset[str]) -> set[str]:
+        """The given steps and every step that depends on them, directly or not."""
+        closed = set(names)
+        for step in self.steps:  # notebook order is topological, so one pass suffices
+            if closed.intersection(step.upstream):
+                closed.add(step.name)
+        return closed
+
+    def upstream_of(self, names: set[str] | frozenset[str]) -> set[str]:
+        """The given steps and every step they depend on, directly or not."""
+        closed = set(names)
+        for step in reversed(self.steps):
+            if step.name in closed:
+                closed.update(step.upstream)
+        return closed
