@@ -1,0 +1,160 @@
+"""The command-line skin: ``jupyter-pipelines run | show | logs NOTEBOOK.ipynb`` (also ``jupyter pipelines ...``).
+
+It builds the same pipeline from the saved notebook that the magics build in a kernel (one reader, one parser)
+and runs it with the same engine. Exit codes: 0 success, 1 a step failed, 2 bad input (one line, no traceback),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import PipelineError
+
+if TYPE_CHECKING:
+    from .engine import RunResult
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter-pipelines",
+        description="Run, inspect and export the pipeline that a notebook's %%step cells define.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the notebook's pipeline locally (cached steps are reused)")
+    run.add_argument("notebook", help="the .ipynb file")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    run.add_argument("--jobs", type=int, metavar="N", help="steps run in parallel (default: number of cores)")
+    run.add_argument("--json", action="store_true", help="print a machine-readable summary instead of progress")
+    run.add_argument("-v", "--verbose", action="store_true", help="stream every step's output")
+
+    show = sub.add_parser("show", help="print the steps, their dependencies and why")
+    show.add_argument("notebook")
+
+    logs = sub.add_parser("logs", help="print a step's output from the latest (or a given) run")
+    logs.add_argument("notebook")
+    logs.add_argument("step", nargs="?", help="the step (default: every step of the run)")
+    logs.add_argument("--run", metavar="ID", help="a run id (default: the latest run)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "show":
+            return _show(args)
+        if args.command == "logs":
+            return _logs(args)
+    except PipelineError as error:
+        print(f"jupyter-pipelines: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("jupyter-pipelines: interrupted; running steps were stopped and nothing was cached.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_BAD_INPUT
+
+
+def _load(notebook: str):  # type: ignore[no-untyped-def]
+    from .authoring.notebook import notebook_dir, pipeline_from_notebook
+
+    pipeline = pipeline_from_notebook(notebook)
+    return pipeline, notebook_dir(notebook)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .authoring.parameters import parse_overrides, resolve_parameters
+    from .engine import RunOptions, Store, run_pipeline
+    from .progress import LinePrinter, summary_table
+
+    pipeline, workdir = _load(args.notebook)
+    if args.jobs is not None and args.jobs < 1:
+        raise PipelineError(f"--jobs takes a whole number >= 1, got {args.jobs}.")
+    options = RunOptions(
+        parameters=resolve_parameters(pipeline, parse_overrides(pipeline, args.param)),
+        jobs=args.jobs,
+    )
+    store = Store(workdir / ".pipelines")
+
+    def execute(subscribers: list) -> RunResult:  # type: ignore[type-arg]
+        return run_pipeline(pipeline, store=store, workdir=workdir, options=options, subscribers=subscribers)
+
+    if args.json:
+        result = execute([])
+        print(json.dumps(_summary(result), indent=2, sort_keys=True))
+    elif sys.stderr.isatty() and not args.verbose:
+        from .progress import LiveTable
+
+        with LiveTable() as table:
+            result = execute([table])
+    else:
+        result = execute([LinePrinter(logs=args.verbose)])
+        print(summary_table(result), file=sys.stderr)
+    if not args.json:
+        for step in result.steps.values():
+            if step.status == "failed" and step.error:
+                print(f"\nstep '{step.name}' failed:\n{step.error.rstrip()}", file=sys.stderr)
+    return EXIT_OK if result.status == "succeeded" else EXIT_FAILED
+
+
+def _summary(result: RunResult) -> dict[str, object]:
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "run_dir": str(result.run_dir),
+        "steps": {
+            name: {
+                "status": step.status,
+                "duration": round(step.duration, 4),
+                "cached_from": step.cached_from,
+                "stdout": str(step.stdout_path) if step.stdout_path else None,
+                "stderr": str(step.stderr_path) if step.stderr_path else None,
+                "error": step.error,
+            }
+            for name, step in result.steps.items()
+        },
+    }
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .authoring.describe import describe_pipeline
+
+    pipeline, _ = _load(args.notebook)
+    print(describe_pipeline(pipeline))
+    return EXIT_OK
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from .engine import Store
+
+    pipeline, workdir = _load(args.notebook)
+    store = Store(workdir / ".pipelines")
+    run_dir = store.run_dir(pipeline.name, args.run)  # PipelineError when there is no such run
+    steps = [args.step] if args.step else list(pipeline.step_names)
+    if args.step and args.step not in pipeline.step_names:
+        raise PipelineError(
+            f"{args.notebook} has no step '{args.step}'.", hint=f"Its steps: {', '.join(pipeline.step_names)}."
+        )
+    for name in steps:
+        for stream in ("stdout", "stderr"):
+            path = Path(run_dir) / "logs" / f"{name}.{stream}"
+            if not path.is_file():
+                continue
+            text = path.read_text(errors="replace")
+            if not args.step:
+                print(f"==> {name} ({stream}) <==")
+            sys.stdout.write(text if args.step or text.endswith("\n") or not text else text + "\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""The IPython skin: ``%%step``, ``%%parameters``, ``%%writefile [--step NAME]`` and ``%pipeline ...``.
+
+Thin on purpose: it records executed cells, hands them to the live session, prints what the session returns.
+User errors are :class:`PipelineError`: IPython shows their one-line message (``_render_traceback_``), never an
+internal traceback, and the cell still counts as failed so "Run all" stops there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from .authoring.builder import Cell, build_pipeline
+from .authoring.describe import describe_pipeline
+from .authoring.header import STEP_HELP, parse_parameters_line, parse_step_line, parse_writefile_line
+from .authoring.parameters import parse_overrides
+from .engine import RunResult
+from .engine.events import Event, RunFinished, StepLog
+from .progress import step_line, summary_table
+from .errors import PipelineError, RunError
+from .session import LiveSession, find_notebook
+
+PIPELINE_HELP = """\
+%pipeline COMMAND [options]
+
+  run [-p NAME=VALUE]... [--jobs N] [--wait]   run the whole pipeline on a background thread (--wait: block)
+  wait                                        wait for the background run and show its summary
+  stop                                        stop the background run (its running steps are terminated)
+  show [--text]                               the pipeline: steps, dependencies and why (graph widget later)
+  logs STEP                                   the step's output from its latest run
+  reset                                       forget every recorded cell (run them again to rebuild)
+  reload                                      rebuild the pipeline from the saved notebook file
+"""
+
+
+class StepCellError(PipelineError):
+    """A step failed while its cell ran: the message is the user's own traceback with cell line numbers."""
+
+
+class ShownText:
+    """A value whose repr is given text: how a step's last expression is displayed as the cell's ``Out``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting the kernel."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise _ArgumentError(message)
+
+
+def _pipeline_parser() -> _Parser:
+    parser = _Parser(prog="%pipeline", add_help=False)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", add_help=False)
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--jobs", type=int)
+    run.add_argument("--wait", action="store_true")
+    show = sub.add_parser("show", add_help=False)
+    show.add_argument("--text", action="store_true")
+    logs = sub.add_parser("logs", add_help=False)
+    logs.add_argument("step")
+    for name in ("wait", "stop", "reset", "reload", "help"):
+        sub.add_parser(name, add_help=False)
+    return parser
+
+
+def _print_event_line(event: Event, *, target: str | None = None) -> None:
+    """What a cell shows while steps run: the target step's output as is, other steps as state lines."""
+    if isinstance(event, StepLog):
+        stream = sys.stdout if event.stream == "stdout" else sys.stderr
+        if event.step == target:
+            stream.write(event.text)
+        else:
+            stream.write("".join(f"[{event.step}] {line}\n" for line in event.text.splitlines()))
+        stream.flush()
+        return
+    if getattr(event, "step", None) == target or (isinstance(event, RunFinished) and target is not None):
+        return
+    line = step_line(event)
+    if line is not None:
+        print(line, flush=True)
+
+
+def _failure_message(result: RunResult, target: str | None) -> str:
+    failed = [s for s in result.steps.values() if s.status == "failed"]
+    parts = []
+    for step in failed:
+        prefix = "" if step.name == target else f"upstream step '{step.name}' failed:\n"
+        parts.append(prefix + (step.error or f"step '{step.name}' failed"))
+    return "\n".join(parts) or f"run {result.run_id} {result.status}"
+
+
+@magics_class
+class PipelineMagics(Magics):
+    def __init__(self, shell: InteractiveShell, session: LiveSession) -> None:
+        super().__init__(shell)
+        self.session = session
+        self._recorded_key: str | None = None
+        self._original_writefile = shell.find_cell_magic("writefile")
+
+    # -- recording every executed cell --------------------------------------------------------------------------
+    def pre_run_cell(self, info: Any) -> None:
+        """Record each cell the kernel executes (plain cells become prelude candidates)."""
+        source = getattr(info, "raw_cell", None)
+        if not isinstance(source, str):
+            return
+        self._recorded_key = self.session.registry.record(source, getattr(info, "cell_id", None)).key
+
+    # -- %%step -------------------------------------------------------------------------------------------------
+    @cell_magic
+    def step(self, line: str, cell: str) -> Any:
+        """Define a pipeline step and run it through the engine (see %%step? for the options)."""
+        try:
+            header = parse_step_line(line)
+            self.session.registry.forget_step(header.name, self._recorded_key or "")
+            pipeline = self.session.build()
+            result = self.session.run(
+                pipeline,
+                targets=[header.name],
+                on_event=lambda event: _print_event_line(event, target=header.name),
+            )
+        except PipelineError as error:
+            raise _clean(error) from None
+        step = result.steps.get(header.name)
+        if result.status != "succeeded" or step is None:
+            raise StepCellError(_failure_message(result, header.name))
+        if step.status == "cached":
+            print(f"(cached from run {step.cached_from}: unchanged code, inputs and parameters)")
+        if step.display is not None:
+            return ShownText(step.display)
+        return None
+
+    # -- %%parameters -------------------------------------------------------------------------------------------
+    @cell_magic
+    def parameters(self, line: str, cell: str) -> None:
+        """Declare typed pipeline parameters (``name: type = default``); binds the defaults in the kernel."""
+        try:
+            parse_parameters_line(line)
+            source = f"%%parameters {line}".rstrip() + "\n" + cell
+            pipeline = build_pipeline([Cell(index=0, source=source)], self.session.pipeline_name)
+        except PipelineError as error:
+            raise _clean(error) from None
+        for parameter in pipeline.parameters:
+            self.session.namespace[parameter.name] = parameter.default
+
+    # -- %%writefile [--step NAME] ----------------------------------------------------------------------------
+    @cell_magic
+    def writefile(self, line: str, cell: str) -> Any:
+        """IPython's %%writefile, plus tracking: the file is part of the pipeline; ``--step NAME`` makes it a step."""
+        try:
+            header = parse_writefile_line(line)
+            if header.step:
+                self.session.registry.forget_step(header.step, self._recorded_key or "")
+            self.session.build()  # validates the path (no escaping the notebook directory) before writing
+        except PipelineError as error:
+            raise _clean(error) from None
+        Path(header.path).parent.mkdir(parents=True, exist_ok=True)
+        rest = ("-a " if header.append else "") + shlex.quote(header.path)
+        return self._original_writefile(rest, cell)
+
+    # -- %pipeline ----------------------------------------------------------------------------------------------
+    @line_magic
+    def pipeline(self, line: str) -> Any:
+        """Run, stop, show and inspect the notebook's pipeline. ``%pipeline help`` lists the commands."""
+        try:
+            args = _pipeline_parser().parse_args(shlex.split(line))
+        except (_ArgumentError, ValueError) as error:
+            raise _clean(PipelineError(f"%pipeline {line.strip()}: {error}.", hint="\n" + PIPELINE_HELP)) from None
+        try:
+            return self._pipeline_command(args)
+        except PipelineError as error:
+            raise _clean(error) from None
+
+    def _pipeline_command(self, args: argparse.Namespace) -> Any:
+        session = self.session
+        command = args.command or "help"
+        if command == "help":
+            print(PIPELINE_HELP)
+        elif command == "run":
+            pipeline = session.build()
+            overrides = parse_overrides(pipeline, args.param)
+            if args.wait:
+                result = session.run(pipeline, overrides=overrides, jobs=args.jobs, on_event=_print_event_line)
+                return self._finish(result)
+            session.start(pipeline, overrides=overrides, jobs=args.jobs, on_event=_print_event_line)
+            print(f"pipeline '{pipeline.name}' running in the background: %pipeline stop to stop, %pipeline wait.")
+        elif command == "wait":
+            result = session.wait()
+            if result is None:
+                print("no pipeline run has been started in this kernel.")
+                return None
+            return self._finish(result)
+        elif command == "stop":
+            print("stopping the run…" if session.stop() else "no run in progress.")
+        elif command == "show":
+            print(describe_pipeline(session.build()))
+        elif command == "logs":
+            self._logs(args.step)
+        elif command == "reset":
+            session.reset()
+            print("pipeline registry cleared: run the notebook's cells again (or %pipeline reload).")
+        elif command == "reload":
+            count = session.reload()
+            pipeline = session.build()
+            print(f"rebuilt from {session.notebook}: {count} code cells, {len(pipeline.steps)} steps.")
+        return None
+
+    def _finish(self, result: RunResult) -> None:
+        print(summary_table(result))
+        if result.status == "failed":
+            raise StepCellError(_failure_message(result, None))
+
+    def _logs(self, step: str) -> None:
+        latest = self.session.store.latest_result(self.session.pipeline_name, step)
+        if latest is None:
+            raise RunError(f"step '{step}' has not run yet.", hint="Run its cell or %pipeline run first.")
+        for path in (latest.stdout_path, latest.stderr_path):
+            if path and Path(path).is_file():
+                sys.stdout.write(Path(path).read_text(errors="replace"))
+
+
+def _clean(error: PipelineError) -> PipelineError:
+    """Attach IPython's hook so the user sees the message alone, not a traceback into this package."""
+    text = str(error)
+    error._render_traceback_ = lambda: [f"{type(error).__name__}: {text}"]  # type: ignore[attr-defined]
+    return error
+
+
+_loaded: dict[int, PipelineMagics] = {}
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    cwd = Path.cwd()
+    session = LiveSession(namespace=ipython.user_ns, workdir=cwd, notebook=find_notebook(ipython.user_ns, cwd))
+    for source in _history_before_load(ipython):
+        session.registry.record(source, None)
+    magics = PipelineMagics(ipython, session)
+    ipython.register_magics(magics)
+    ipython.events.register("pre_run_cell", magics.pre_run_cell)
+    ipython.user_ns["_jupyter_pipelines_session"] = session
+    _loaded[id(ipython)] = magics
+    step_magic = ipython.find_cell_magic("step")
+    if step_magic is not None:
+        step_magic.__func__.__doc__ = STEP_HELP  # type: ignore[attr-defined]
+
+
+def _history_before_load(ipython: InteractiveShell) -> list[str]:
+    """Cells run before ``%load_ext`` (imports, helpers) so they count as prelude like any plain cell."""
+    history = list(getattr(ipython.history_manager, "input_hist_raw", []) or [])
+    # Pipeline cells run before the extension was loaded failed (their magic did not exist): not part of it.
+    return [s for s in history if s.strip() and not s.lstrip().startswith(("%%step", "%%parameters", "%%writefile"))]
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    magics = _loaded.pop(id(ipython), None)
+    if magics is not None:
+        magics.session.stop()
+        ipython.events.unregister("pre_run_cell", magics.pre_run_cell)
+    ipython.user_ns.pop("_jupyter_pipelines_session", None)

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .kernel import Kernel
+
+
+@pytest.fixture
+def kernel(tmp_path: Path) -> Iterator[Kernel]:
+    """A fresh real IPython kernel whose working directory is ``tmp_path`` (the notebook's directory)."""
+    k = Kernel(tmp_path)
+    try:
+        yield k
+    finally:
+        k.close()
