@@ -11,6 +11,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+def current() -> Any:
+    """The pipeline graph widget of this notebook's kernel (display it, or keep it to watch runs)."""
+    from .magics import current_session
+
+    return current_session().widget()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     from .magics import load_ipython_extension as load
 

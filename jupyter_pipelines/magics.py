@@ -209,7 +209,12 @@ class PipelineMagics(Magics):
         elif command == "stop":
             print("stopping the run…" if session.stop() else "no run in progress.")
         elif command == "show":
-            print(describe_pipeline(session.build()))
+            if args.text or not _widgets_available():
+                print(describe_pipeline(session.build()))
+            else:
+                from IPython.display import display
+
+                display(session.widget())
         elif command == "logs":
             self._logs(args.step)
         elif command == "reset":
@@ -233,6 +238,25 @@ class PipelineMagics(Magics):
         for path in (latest.stdout_path, latest.stderr_path):
             if path and Path(path).is_file():
                 sys.stdout.write(Path(path).read_text(errors="replace"))
+
+
+def _widgets_available() -> bool:
+    try:
+        import jupyter_pipelines.ui  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def current_session() -> LiveSession:
+    """The live session of the running kernel (``%load_ext jupyter_pipelines`` must have run)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = _loaded.get(id(shell)) if shell is not None else None
+    if magics is None:
+        raise RunError("jupyter-pipelines is not loaded in this kernel.", hint="Run %load_ext jupyter_pipelines first.")
+    return magics.session
 
 
 def _clean(error: PipelineError) -> PipelineError:
