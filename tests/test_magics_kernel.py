@@ -182,4 +182,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
