@@ -29,7 +29,9 @@ def chain(root: Path) -> None:
         0.35,
         {"same code in one process": one_process, "50 x `python -c pass` spawns": 50 * spawn_once},
     )
-    print(f"    per-step overhead ≈ {(ours - one_process) / 50 * 1000:.1f} ms (bare spawn {spawn_once * 1000:.1f} ms)")
+    print(
+        f"    per-step overhead ≈ {(ours - one_process) / 50 * 1000:.1f} ms (bare spawn {spawn_once * 1000:.1f} ms)"
+    )
 
 
 def diamond(root: Path) -> None:

@@ -22,7 +22,9 @@ def write_notebook(path: Path, sources: Sequence[str]) -> Path:
     return path
 
 
-def time_command(command: Sequence[str], *, cwd: Path | None = None, before: Callable[[], None] | None = None) -> float:
+def time_command(
+    command: Sequence[str], *, cwd: Path | None = None, before: Callable[[], None] | None = None
+) -> float:
     """Wall time of one run of a command (``before`` runs untimed first, e.g. to empty the store)."""
     if before is not None:
         before()

@@ -22,8 +22,9 @@ from .authoring.header import STEP_HELP, parse_parameters_line, parse_step_line,
 from .authoring.parameters import parse_overrides
 from .engine import RunResult
 from .engine.events import Event, RunFinished, StepLog
+from .errors import HeaderError, PipelineError, RunError
+from .model import Pipeline
 from .progress import step_line, summary_table
-from .errors import PipelineError, RunError
 from .session import LiveSession, find_notebook
 
 PIPELINE_HELP = """\
@@ -122,6 +123,27 @@ class PipelineMagics(Magics):
             return
         self._recorded_key = self.session.registry.record(source, getattr(info, "cell_id", None)).key
 
+    def _build_with_this_cell(self) -> Pipeline:
+        """Build the pipeline including the cell being run; if only this cell makes it invalid, leave it out.
+
+        A cell that fails validation keeps its place in the registry but is not part of the pipeline until it is
+        fixed and run again, so one broken cell does not block every other cell. The error is raised either way.
+        """
+        key = self._recorded_key or ""
+        self.session.registry.set_valid(key, True)
+        try:
+            return self.session.build()
+        except PipelineError:
+            self._leave_out_this_cell()
+            try:
+                self.session.build()
+            except PipelineError:
+                self.session.registry.set_valid(key, True)  # broken without it too: the fault is elsewhere
+            raise
+
+    def _leave_out_this_cell(self) -> None:
+        self.session.registry.set_valid(self._recorded_key or "", False)
+
     # -- %%step -------------------------------------------------------------------------------------------------
     @cell_magic
     def step(self, line: str, cell: str) -> Any:
@@ -129,12 +151,15 @@ class PipelineMagics(Magics):
         try:
             header = parse_step_line(line)
             self.session.registry.forget_step(header.name, self._recorded_key or "")
-            pipeline = self.session.build()
+            pipeline = self._build_with_this_cell()
             result = self.session.run(
                 pipeline,
                 targets=[header.name],
                 on_event=lambda event: _print_event_line(event, target=header.name),
             )
+        except HeaderError as error:
+            self._leave_out_this_cell()
+            raise _clean(error) from None
         except PipelineError as error:
             raise _clean(error) from None
         step = result.steps.get(header.name)
@@ -155,6 +180,7 @@ class PipelineMagics(Magics):
             source = f"%%parameters {line}".rstrip() + "\n" + cell
             pipeline = build_pipeline([Cell(index=0, source=source)], self.session.pipeline_name)
         except PipelineError as error:
+            self._leave_out_this_cell()
             raise _clean(error) from None
         for parameter in pipeline.parameters:
             self.session.namespace[parameter.name] = parameter.default
@@ -167,7 +193,10 @@ class PipelineMagics(Magics):
             header = parse_writefile_line(line)
             if header.step:
                 self.session.registry.forget_step(header.step, self._recorded_key or "")
-            self.session.build()  # validates the path (no escaping the notebook directory) before writing
+            self._build_with_this_cell()  # validates the path (no escaping the notebook directory) first
+        except HeaderError as error:
+            self._leave_out_this_cell()
+            raise _clean(error) from None
         except PipelineError as error:
             raise _clean(error) from None
         Path(header.path).parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +284,9 @@ def current_session() -> LiveSession:
     shell = get_ipython()
     magics = _loaded.get(id(shell)) if shell is not None else None
     if magics is None:
-        raise RunError("jupyter-pipelines is not loaded in this kernel.", hint="Run %load_ext jupyter_pipelines first.")
+        raise RunError(
+            "jupyter-pipelines is not loaded in this kernel.", hint="Run %load_ext jupyter_pipelines first."
+        )
     return magics.session
 
 

@@ -114,5 +114,7 @@ class LiveTable:
             shown = f"{seconds:6.2f}s" if seconds is not None else ""
             colour = colours.get(status, "dim")
             symbol = SYMBOLS.get(status, "·")
-            table.add_row(f"[{colour}]{symbol}[/]", escape(name), f"[{colour}]{status}[/]", shown, f"[dim]{escape(note)}[/]")
+            table.add_row(
+                f"[{colour}]{symbol}[/]", escape(name), f"[{colour}]{status}[/]", shown, f"[dim]{escape(note)}[/]"
+            )
         return table

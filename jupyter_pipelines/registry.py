@@ -28,6 +28,7 @@ class RecordedCell:
     source: str
     cell_id: str | None
     recorded_at: float = field(default_factory=time.time)
+    valid: bool = True  # False while the cell's last execution failed validation: left out, keeps its place
 
 
 def cell_key(source: str, cell_id: str | None) -> str:
@@ -63,6 +64,11 @@ class CellRegistry:
         self._cells[key] = recorded  # an existing key keeps its place in a dict
         return recorded
 
+    def set_valid(self, key: str, valid: bool) -> None:
+        """Leave a cell out of the pipeline (it failed validation) without losing its place in the order."""
+        if key in self._cells:
+            self._cells[key].valid = valid
+
     def forget_step(self, name: str, keep_key: str) -> None:
         """Drop other cells that define step ``name`` (a step moved to another cell, or a cell without id)."""
         for key, cell in list(self._cells.items()):
@@ -91,7 +97,7 @@ class CellRegistry:
         With the saved notebook's cells: cells whose id the file has are ordered as in the file; cells with an id the
         file lacks are ghosts (deleted) if they ran before the file was saved, else new and kept in execution order.
         """
-        records = list(self._cells.values())
+        records = [r for r in self._cells.values() if r.valid]
         if saved:
             position = {c.id: i for i, c in enumerate(saved) if c.id}
             if saved_at is not None:

@@ -265,10 +265,8 @@ class LiveSession:
             }
             if not stale:
                 continue
-            values = self.store.load_outputs(step_result, names=set(stale))
-            for name, value in values.items():
-                self.namespace[name] = value
-                self._bound[name] = stale[name].hash
+            for name, ref in stale.items():
+                self.namespace[name] = self.store.load_value(ref)
+                self._bound[name] = ref.hash
                 bound.append(name)
         return bound
-

@@ -15,7 +15,6 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -70,6 +69,9 @@ class Kernel:
                 break
         shell = self.client.get_shell_msg(timeout=10)
         reply.status = shell["content"]["status"]
+        for payload in shell["content"].get("payload", []):  # the pager (e.g. `%%step?`) answers here
+            if payload.get("source") == "page":
+                reply.results.append(ANSI.sub("", payload["data"].get("text/plain", "")))
         return reply
 
     def interrupt(self) -> None:
