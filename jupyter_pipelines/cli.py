@@ -137,22 +137,33 @@ def _logs(args: argparse.Namespace) -> int:
     from .engine import Store
 
     pipeline, workdir = _load(args.notebook)
-    store = Store(workdir / ".pipelines")
-    run_dir = store.run_dir(pipeline.name, args.run)  # PipelineError when there is no such run
-    steps = [args.step] if args.step else list(pipeline.step_names)
     if args.step and args.step not in pipeline.step_names:
         raise PipelineError(
             f"{args.notebook} has no step '{args.step}'.", hint=f"Its steps: {', '.join(pipeline.step_names)}."
         )
-    for name in steps:
-        for stream in ("stdout", "stderr"):
-            path = Path(run_dir) / "logs" / f"{name}.{stream}"
-            if not path.is_file():
-                continue
-            text = path.read_text(errors="replace")
-            if not args.step:
-                print(f"==> {name} ({stream}) <==")
-            sys.stdout.write(text if args.step or text.endswith("\n") or not text else text + "\n")
+    runs = Store(workdir / ".pipelines").list_runs(pipeline.name)
+    if args.run:
+        runs = [r for r in runs if r.run_id == args.run]
+        if not runs:
+            raise PipelineError(f"{args.notebook} has no run '{args.run}'.", hint="List them with the CLI's `runs`.")
+    if not runs:
+        raise PipelineError(
+            f"{args.notebook} has not run yet.", hint=f"Run it: jupyter-pipelines run {args.notebook}"
+        )
+    run = runs[0]
+    for name in [args.step] if args.step else [n for n in pipeline.step_names if n in run.steps]:
+        step = run.steps.get(name)
+        if step is None:
+            raise PipelineError(f"step '{name}' was not part of run {run.run_id}.")
+        if not args.step:
+            origin = f", cached from run {step.cached_from}" if step.cached_from else ""
+            print(f"==> {name} ({step.status}{origin}) <==")
+        for path in (step.stdout_path, step.stderr_path):
+            if path is not None and Path(path).is_file():
+                text = Path(path).read_text(errors="replace")
+                sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+        if step.error:
+            sys.stdout.write(step.error if step.error.endswith("\n") else step.error + "\n")
     return EXIT_OK
 
 
