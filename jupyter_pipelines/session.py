@@ -102,7 +102,10 @@ class LiveSession:
         """The graph widget for this notebook (one per kernel), wired to this session's actions."""
         from .ui import PipelineWidget, WidgetActions
 
-        pipeline = self.build()
+        try:
+            pipeline = self.build()
+        except PipelineError:
+            pipeline = Pipeline(self.pipeline_name)  # the graph fills in as valid step cells run
         if self._widget is None:
             actions = WidgetActions(
                 run=lambda: self._start_from_widget(),
@@ -121,8 +124,8 @@ class LiveSession:
     ) -> None:
         pipeline = self.build()
         if from_step is not None:
-            chosen = pipeline.downstream_of({from_step})
-            targets, force = sorted(chosen), chosen
+            # SageMaker's "run from here": this step reruns; downstream reruns unless its inputs hash the same.
+            targets, force = sorted(pipeline.downstream_of({from_step})), [from_step]
         self.start(pipeline, targets=targets, force=force)
 
     def reload(self) -> int:

@@ -21,4 +21,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -c requirements/constraints.txt -e ".[test]"
   echo "$want" > "$stamp"
 fi
+# The widget's browser tests: Debian chromium, fonts, graphviz, Playwright, and a fresh labextension build.
+bash scripts/setup-browser.sh
 echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/jupyter-pipelines --help >/dev/null && echo 'jupyter-pipelines installed'))"
