@@ -1,4 +1,4 @@
-"""The command-line skin: ``jupyter-pipelines run | show | logs NOTEBOOK.ipynb`` (also ``jupyter pipelines ...``).
+"""The command-line skin: ``jupyter-pipelines run | show | graph | logs NOTEBOOK.ipynb`` (or ``jupyter pipelines``).
 
 It builds the same pipeline from the saved notebook that the magics build in a kernel (one reader, one parser)
 and runs it with the same engine. Exit codes: 0 success, 1 a step failed, 2 bad input (one line, no traceback),
@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print the steps, their dependencies and why")
     show.add_argument("notebook")
 
+    graph = sub.add_parser("graph", help="draw the pipeline's DAG to a .svg, .png or .dot file")
+    graph.add_argument("notebook")
+    graph.add_argument("-o", "--output", required=True, metavar="FILE", help="dag.svg, dag.png or dag.dot")
+
     logs = sub.add_parser("logs", help="print a step's output from the latest (or a given) run")
     logs.add_argument("notebook")
     logs.add_argument("step", nargs="?", help="the step (default: every step of the run)")
@@ -55,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _show(args)
         if args.command == "logs":
             return _logs(args)
+        if args.command == "graph":
+            return _graph(args)
     except PipelineError as error:
         print(f"jupyter-pipelines: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -130,6 +136,15 @@ def _show(args: argparse.Namespace) -> int:
 
     pipeline, _ = _load(args.notebook)
     print(describe_pipeline(pipeline))
+    return EXIT_OK
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from .ui.graph_file import render_graph_file
+
+    pipeline, _ = _load(args.notebook)
+    render_graph_file(pipeline, Path(args.output))
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -149,3 +149,16 @@ def test_cli_never_tracebacks_on_arbitrary_cells(tmp_path: Path, sources: list[s
     except SystemExit as exit_:  # argparse never sees these arguments fail, but be explicit
         code = int(exit_.code or 0)
     assert code in (0, 2)
+
+
+def test_graph_writes_dot_and_svg_and_rejects_unknown_formats(flow: Path, tmp_path: Path) -> None:
+    dot = tmp_path / "dag.dot"
+    assert cli("graph", flow, "-o", dot).returncode == 0
+    text = dot.read_text()
+    assert "digraph" in text and "numbers" in text  # the names flowing along make -> total
+    svg = tmp_path / "dag.svg"
+    done = cli("graph", flow, "-o", svg)
+    assert done.returncode == 0, done.stderr  # scripts/setup-browser.sh installs Graphviz's dot
+    assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
+    bad = cli("graph", flow, "-o", tmp_path / "dag.txt")
+    assert bad.returncode == 2 and ".dot" in bad.stderr and "Traceback" not in bad.stderr
