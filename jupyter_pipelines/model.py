@@ -6,7 +6,8 @@ those layers can be tested on a model built by hand.
 
 Everything the engine needs is already worked out here by authoring: each step's code and its normalized-code
 digest, the prelude parts it uses (in execution order), the names it takes from which upstream step, the
-parameters it reads, the tracked files it runs. The engine never parses a cell.
+parameters it reads, the tracked files it runs, the data files it declares or may name, the modules it imports.
+The engine never parses a cell.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ ParameterValue = str | int | float | bool
 Executor = Literal["process", "kernel"]
 PreludeKind = Literal["import", "function", "class", "constant"]
 EdgeReason = Literal["reads", "after"]
+CacheScope = Literal["pipeline", "shared"]
 
 PARAMETER_TYPES: tuple[ParameterType, ...] = ("str", "int", "float", "bool")
 EXECUTORS: tuple[Executor, ...] = ("process", "kernel")
+CACHE_SCOPES: tuple[CacheScope, ...] = ("pipeline", "shared")
 STEP_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
@@ -66,7 +69,7 @@ class TrackedFile:
 
 @dataclass(frozen=True)
 class StepInput:
-    """A name a step reads, and the upstream step that binds it (the latest earlier one in notebook order)."""
+    """A name a step reads, and the upstream step that binds it (the latest one in an earlier cell)."""
 
     name: str
     step: str
@@ -74,7 +77,11 @@ class StepInput:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    """Whether a step's successful result may be reused, and for how long (ISO 8601 duration, None = forever)."""
+    """Whether a step's successful result may be reused, and for how long.
+
+    ``expire_after`` is a normalized ISO 8601 duration (``durations.parse_duration(...).iso``, e.g. ``"P30D"``), or
+    None: kept until cleared. ``--no-cache`` is ``enabled=False``; ``--cache DURATION`` sets ``expire_after``.
+    """
 
     enabled: bool = True
     expire_after: str | None = None
@@ -102,7 +109,22 @@ class Step:
     retry: int = 0
     timeout: float | None = None
     cache: CacheConfig = field(default_factory=CacheConfig)
+    # ``--cache-scope``: "pipeline" reuses only results this pipeline stored; "shared" also those of an identical
+    # step (same signature) in another pipeline of the same store.
+    cache_scope: CacheScope = "pipeline"
     files: tuple[str, ...] = ()  # tracked files (paths) the step runs or reads, content in Pipeline.files
+    # ``--inputs``: data files or directories the step reads, as declared: relative ones normalized and inside the
+    # notebook directory, absolute ones (data outside the project) as normalized absolute paths. Only ever read.
+    data_inputs: tuple[str, ...] = ()
+    # String literals, as written, in the step's code, the prelude parts it uses and the tracked Python files it
+    # runs or imports, that could be file paths (relative or absolute; one line, under 4096 characters; not
+    # templates with "{", printf/strftime patterns, URLs, or just "/", "." and ".."). A superset: the engine keeps
+    # those naming existing files (relative to the notebook directory) and fingerprints them.
+    path_literals: tuple[str, ...] = ()
+    # Sorted top-level modules imported (anywhere, also inside functions) by the step's code, the prelude parts it
+    # uses and the tracked Python files it runs or imports; stdlib and local modules included (``import a.b`` ->
+    # "a"; relative imports are not modules). The engine looks up their package versions for the cache key.
+    modules: tuple[str, ...] = ()
     last_expression: bool = False  # the body ends in an expression whose value is displayed
 
     @property
@@ -130,7 +152,8 @@ class Edge:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """A whole pipeline. ``steps`` are in notebook order, which is always a valid topological order."""
+    """A whole pipeline. ``steps`` are in run order: topological, and in notebook order wherever the dependencies
+    allow (a step moves below a later cell only when its ``--after`` names a step defined further down)."""
 
     name: str
     steps: tuple[Step, ...] = ()
@@ -184,7 +207,7 @@ class Pipeline:
     def downstream_of(self, names: set[str] | frozenset[str]) -> set[str]:
         """The given steps and every step that depends on them, directly or not."""
         closed = set(names)
-        for step in self.steps:  # notebook order is topological, so one pass suffices
+        for step in self.steps:  # steps are in topological order, so one pass suffices
             if closed.intersection(step.upstream):
                 closed.add(step.name)
         return closed

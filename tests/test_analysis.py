@@ -208,6 +208,12 @@ def test_string_literals() -> None:
     }
 
 
+def test_format_specs_are_not_string_literals_but_names_in_them_are_read() -> None:
+    result = info("s = f'{x:.2f} and {y!r:>{width}}'")
+    assert result.string_literals == {" and "}
+    assert result.reads == {"x", "y", "width"}
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [

@@ -9,7 +9,7 @@ import pytest
 from jupyter_pipelines.authoring.builder import Cell, build_pipeline, describe_pipeline
 from jupyter_pipelines.authoring.prelude import plain_cell_parts
 from jupyter_pipelines.errors import AnalysisError, HeaderError
-from jupyter_pipelines.model import Pipeline, StepInput
+from jupyter_pipelines.model import CacheConfig, Pipeline, Step, StepInput
 
 
 def cells(*sources: str) -> list[Cell]:
@@ -387,6 +387,115 @@ def test_paths_must_stay_inside_the_notebook_directory() -> None:
     assert message.startswith("cell 1: %%writefile: PATH takes a relative file path inside the notebook directory")
 
 
+# ---- caching options, data inputs, path literals, modules -------------------------------------------------------
+
+
+def test_cache_options_and_data_inputs_reach_the_model() -> None:
+    pipeline = build(
+        "%%step a --cache 30d --cache-scope shared --inputs data/raw/,/mnt/shared/x.parquet\nx = 1",
+        "%%step b --no-cache\ny = 2",
+        "%%step c\nz = 3",
+        "%%step d --script code/run.py --cache T16m --inputs data/d.csv",
+    )
+    a, b, c, d = (pipeline.step(n) for n in "abcd")
+    assert (a.cache, a.cache_scope, a.data_inputs) == (
+        CacheConfig(enabled=True, expire_after="P30D"),
+        "shared",
+        ("data/raw", "/mnt/shared/x.parquet"),
+    )
+    assert (b.cache, b.cache_scope, b.data_inputs) == (CacheConfig(enabled=False), "pipeline", ())
+    assert (c.cache, c.cache_scope, c.data_inputs) == (CacheConfig(), "pipeline", ())
+    assert (d.cache, d.data_inputs) == (CacheConfig(expire_after="PT16M"), ("data/d.csv",))
+
+
+def test_bad_cache_option_names_the_cell() -> None:
+    message = build_error("x = 1", "%%step a --cache 90m\ny = 2", kind=HeaderError)
+    assert message.startswith("cell 2: %%step a: --cache: '90m' is not a valid duration")
+
+
+_PRELUDE = """\
+import numpy as np
+import os.path
+from sklearn.linear_model import Ridge
+DATA = "data/train.csv"
+def load(name):
+    import pandas as pd
+    return pd.read_csv(f"data/{name}.csv", sep=",")
+def unused():
+    import torch
+    return open("never.txt")
+"""
+
+
+def test_path_literals_come_from_the_step_and_the_prelude_it_uses() -> None:
+    pipeline = build(
+        _PRELUDE,
+        "%%step a\nframe = load('train')\nraw = open(DATA).read()",
+        "%%step b\nwith open('/etc/app/config.yaml') as f:\n    conf = f.read()\n"
+        "note = '%d rows' % 3 + '{} done'.format(1) + f'{conf:>10}' + '''two\nlines''' + '  ' + ''\n"
+        "when = conf.strftime('%Y-%m-%d')\nurl = 'https://example.com/data.csv'\nroot = '/'\nhere = './'\nup = '..'",
+    )
+    a = pipeline.step("a")
+    assert a.path_literals == (",", ".csv", "data/", "data/train.csv", "train")  # the helper's literals too
+    assert "never.txt" not in a.path_literals  # a prelude part the step does not use
+    assert pipeline.step("b").path_literals == ("/etc/app/config.yaml",)
+
+
+def test_path_literals_skip_very_long_strings() -> None:
+    long_path = "d/" * 2047 + "x"  # 4095 characters: kept
+    too_long = "d/" * 2048  # 4096: skipped
+    pipeline = build(f"%%step a\np = {long_path!r}\nq = {too_long!r}")
+    assert pipeline.step("a").path_literals == (long_path,)
+
+
+def test_modules_come_from_the_step_and_the_prelude_it_uses() -> None:
+    pipeline = build(
+        _PRELUDE,
+        "%%step a\nframe = load('train')\nm = Ridge()",
+        "%%step b\nimport json, xml.etree.ElementTree as ET\nfrom . import sibling\n"
+        "def inner():\n    from scipy import stats\n    return stats\nv = np.zeros(1) + os.path.sep.count('/')",
+        "%%step c\nv2 = 1",
+    )
+    assert pipeline.step("a").modules == ("pandas", "sklearn")  # pandas: imported inside the helper load()
+    assert pipeline.step("b").modules == ("json", "numpy", "os", "scipy", "xml")
+    assert pipeline.step("c").modules == ()
+
+
+def test_script_and_tracked_module_references() -> None:
+    pipeline = build(
+        "%%writefile code/helpers.py\nimport scipy.stats\nOUT = 'models/out.pkl'",
+        "%%writefile code/params.json\n{}",
+        "%%writefile --step c code/run.py\nimport helpers, json\nprint(open('data/x.csv').read())\n"
+        "print(open('code/params.json').read())",
+        "from code.helpers import OUT",
+        "%%step e\nsaved = OUT",
+    )
+    c = pipeline.step("c")
+    assert c.files == ("code/helpers.py", "code/params.json", "code/run.py")
+    assert c.modules == ("helpers", "json", "scipy")
+    assert c.path_literals == ("data/x.csv", "models/out.pkl")  # code/params.json is tracked: left out
+    e = pipeline.step("e")
+    assert e.modules == ("code", "scipy")  # what the imported tracked helper imports counts
+    assert e.path_literals == ("models/out.pkl",)
+
+
+def test_new_fields_default_for_hand_built_steps() -> None:
+    step = Step(name="s", code="x = 1")
+    assert (step.cache, step.cache_scope, step.data_inputs, step.path_literals, step.modules) == (
+        CacheConfig(enabled=True, expire_after=None),
+        "pipeline",
+        (),
+        (),
+        (),
+    )
+
+
+def test_steps_are_in_run_order_when_after_names_a_later_step() -> None:
+    pipeline = build("%%step a --after b\nx = 1", "%%step b\ny = 2", "%%step c\nz = 3")
+    assert pipeline.step_names == ("b", "a", "c")
+    assert pipeline.downstream_of({"b"}) == {"a", "b"}
+
+
 # ---- describe ----------------------------------------------------------------------------------------------------
 
 
@@ -425,6 +534,24 @@ def test_describe_pipeline() -> None:
           code/report.py (cell 4, 1 line)
         """
     )
+
+
+def test_describe_cache_settings_and_data_inputs() -> None:
+    pipeline = build(
+        "%%step a --no-cache --inputs data/raw,/mnt/x.csv\nx = 1",
+        "%%step b --cache 30d\ny = 2",
+        "%%step c --cache PT1H --cache-scope shared\nz = 3",
+        "%%step d --cache-scope shared\nw = 4",
+        "%%step e\nv = 5",
+    )
+    text = describe_pipeline(pipeline)
+    assert "    outputs: x\n    data inputs: data/raw, /mnt/x.csv\n    cache: off\n" in text
+    assert "  b (cell 2): cell step, process executor\n    upstream: none\n    outputs: y\n" \
+           "    cache: expires after P30D\n" in text  # fmt: skip
+    assert "    outputs: z\n    cache: expires after PT1H, shared with other pipelines\n" in text
+    assert "    outputs: w\n    cache: shared with other pipelines\n" in text
+    assert text.endswith("  e (cell 5): cell step, process executor\n    upstream: none\n    outputs: v\n")
+    assert text.count("cache:") == 4  # the default (cached, no expiry, this pipeline only) is not shown
 
 
 def test_describe_empty_pipeline() -> None:

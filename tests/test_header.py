@@ -36,7 +36,7 @@ def test_name_alone_gives_defaults() -> None:
 def test_every_option() -> None:
     header = parse_step_line(
         "train --after load,prep --outputs model,score --script code/t.py --env A=1 "
-        "--executor kernel --retry 2 --timeout 1.5"
+        "--executor kernel --retry 2 --timeout 1.5 --cache 30d --cache-scope shared --inputs data/train.csv"
     )
     assert header == StepHeader(
         name="train",
@@ -47,6 +47,9 @@ def test_every_option() -> None:
         executor="kernel",
         retry=2,
         timeout=1.5,
+        cache="P30D",
+        cache_scope="shared",
+        inputs=("data/train.csv",),
     )
 
 
@@ -81,6 +84,126 @@ def test_script_path_is_normalized() -> None:
 
 def test_integer_timeout_is_a_float() -> None:
     assert parse_step_line("s --timeout 600").timeout == 600.0
+
+
+# ---- %%step: caching and data inputs ---------------------------------------------------------------------------
+
+
+def test_caching_defaults() -> None:
+    header = parse_step_line("train")
+    assert (header.no_cache, header.cache, header.cache_scope, header.inputs) == (False, None, "pipeline", ())
+
+
+def test_no_cache_is_a_flag() -> None:
+    assert parse_step_line("train --no-cache").no_cache is True
+    assert parse_step_line("--no-cache train").name == "train"  # the flag takes no value: 'train' is the name
+    assert parse_step_line("train --no-cache --retry 1") == StepHeader(name="train", no_cache=True, retry=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [("30d", "P30D"), ("5y", "P5Y"), ("T16m", "PT16M"), ("30dT5h", "P30DT5H"), ("PT1H", "PT1H"), ("p2w", "P2W"),
+     ("P1Y2M10DT2H30M", "P1Y2M10DT2H30M")],
+)  # fmt: skip
+def test_cache_duration_is_stored_as_iso(value: str, iso: str) -> None:
+    assert parse_step_line(f"train --cache {value}").cache == iso
+    assert parse_step_line(f"train --cache={value}").cache == iso
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "--cache: 'soon' is not a valid duration"),
+        ("90m", "SageMaker reads it as 90 months"),
+        ("1h", "come after a 'T'"),
+        ("PT1.5H", "whole numbers"),
+        ("P0D", "would never reuse a result. Use --no-cache"),
+        ("T0m", "would never reuse a result"),
+    ],
+)
+def test_bad_cache_duration(value: str, message: str) -> None:
+    with pytest.raises(HeaderError, match=re.escape(message)) as caught:
+        parse_step_line(f"train --cache {value}")
+    assert str(caught.value).startswith("%%step train: ")
+
+
+def test_bad_cache_duration_lists_accepted_forms() -> None:
+    with pytest.raises(HeaderError, match=r"P30D.*PT1H.*30d.*5y.*T16m.*30dT5h"):
+        parse_step_line("train --cache forever")
+
+
+@pytest.mark.parametrize(
+    ("line", "pair"),
+    [
+        ("train --no-cache --cache 1d", "--no-cache and --cache"),
+        ("train --cache 1d --no-cache", "--no-cache and --cache"),
+        ("train --no-cache --cache-scope shared", "--no-cache and --cache-scope"),
+        ("train --cache-scope pipeline --no-cache", "--no-cache and --cache-scope"),
+    ],
+)
+def test_no_cache_conflicts(line: str, pair: str) -> None:
+    with pytest.raises(HeaderError, match=f"{pair} contradict each other. Keep one"):
+        parse_step_line(line)
+
+
+def test_no_cache_takes_no_value() -> None:
+    with pytest.raises(HeaderError, match="--no-cache takes no value"):
+        parse_step_line("train --no-cache=yes")
+    with pytest.raises(HeaderError, match="--no-cache is given twice"):
+        parse_step_line("train --no-cache --no-cache")
+
+
+def test_cache_scope() -> None:
+    assert parse_step_line("train --cache-scope shared").cache_scope == "shared"
+    assert parse_step_line("train --cache-scope pipeline --cache 1d").cache_scope == "pipeline"
+    with pytest.raises(HeaderError, match="--cache-scope takes one of: pipeline, shared, got 'global'"):
+        parse_step_line("train --cache-scope global")
+
+
+def test_inputs_relative_are_normalized_and_merged() -> None:
+    header = parse_step_line("train --inputs data/./a.csv,data/raw/ --inputs 'my data/b.csv' --inputs data/a.csv")
+    assert header.inputs == ("data/a.csv", "data/raw", "my data/b.csv")
+    assert parse_step_line("train --inputs ' a.csv , b '").inputs == ("a.csv", "b")
+
+
+def test_inputs_absolute_paths_are_allowed_for_data_outside_the_project() -> None:
+    assert parse_step_line("train --inputs /mnt/data//x/../train.csv,//srv/d").inputs == (
+        "/mnt/data/train.csv",
+        "/srv/d",
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["../data.csv", "a/../../b", "~/data.csv", "C:/data.csv", "\\\\server\\d", "/", "//", ".", "a/.."]
+)
+def test_inputs_rejects_paths_leaving_the_project_relatively(value: str) -> None:
+    with pytest.raises(HeaderError, match="absolute path, e.g. --inputs /data/train.csv"):
+        parse_step_line(f"train --inputs '{value}'")
+
+
+@pytest.mark.parametrize("value", ["a,,b", "a,", ",", ""])
+def test_inputs_rejects_empty_items(value: str) -> None:
+    with pytest.raises(HeaderError, match="--inputs"):
+        parse_step_line(f"train --inputs '{value}'")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "train --no-cache --inputs data/a.csv,/abs/b",
+        "train --cache P1Y2M10DT2H30M --cache-scope shared",
+        "train --cache-scope shared",
+        "train --inputs -odd.csv",
+    ],
+)
+def test_cache_and_inputs_round_trip(line: str) -> None:
+    header = parse_step_line(line)
+    assert parse_header(format_step_line(header)) == header
+
+
+def test_cache_format_is_normalized() -> None:
+    assert format_step_line(parse_step_line("train --cache 30dT5h")) == "%%step train --cache P30DT5H"
+    assert format_step_line(parse_step_line("train --no-cache")) == "%%step train --no-cache"
 
 
 # ---- %%step: errors name the step, the problem and what is valid ----------------------------------------------
@@ -303,6 +426,18 @@ _path = st.lists(st.text(string.ascii_letters + string.digits + " _-", min_size=
                  max_size=3).map(lambda parts: "/".join(parts) + ".py")  # fmt: skip
 
 
+_duration = st.sampled_from(["P30D", "PT1H", "P1Y2M10DT2H30M", "P2W", "PT16M", "P30DT5H", "PT1S"])
+_cache_fields = st.one_of(
+    st.just({"no_cache": True}),
+    st.fixed_dictionaries({"cache": st.none() | _duration, "cache_scope": st.sampled_from(["pipeline", "shared"])}),
+)
+_data_part = st.from_regex(re.compile(r"[A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,6}[A-Za-z0-9_-])?"), fullmatch=True).filter(
+    lambda part: part not in (".", "..")
+)
+_data_path = st.builds(lambda absolute, parts: "/" * absolute + "/".join(parts), st.booleans(),
+                       st.lists(_data_part, min_size=1, max_size=3))  # fmt: skip
+
+
 @st.composite
 def _step_headers(draw: st.DrawFn) -> StepHeader:
     env_names = draw(st.lists(_identifier, unique=True, max_size=3))
@@ -315,6 +450,8 @@ def _step_headers(draw: st.DrawFn) -> StepHeader:
         executor=draw(st.sampled_from(["process", "kernel"])),
         retry=draw(st.integers(min_value=0, max_value=10**6)),
         timeout=draw(st.none() | st.floats(min_value=1e-3, max_value=1e9)),
+        **draw(_cache_fields),
+        inputs=tuple(draw(st.lists(_data_path, unique=True, max_size=3))),
     )
 
 

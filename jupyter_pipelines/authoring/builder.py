@@ -12,14 +12,15 @@ by a computation outside any step, or by nothing above, is an error: hidden kern
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import AnalysisError, HeaderError, ParameterError
-from ..model import Parameter, Pipeline, PreludePart, Step, StepInput, TrackedFile
+from ..model import CacheConfig, Parameter, Pipeline, PreludePart, Step, StepInput, TrackedFile
 from .analysis import CodeInfo, analyze_code, parse_code
 from .describe import describe_pipeline
-from .files import files_used
+from .files import files_used, path_literals, python_references
 from .header import ParametersHeader, StepHeader, WritefileHeader, split_cell
 from .ordering import check_after, sort_steps
 from .parameters import declared_parameters
@@ -316,6 +317,29 @@ def _part_order(key: str) -> tuple[int, int]:
     return int(cell), int(statement)
 
 
+def _top_modules(dotted: Iterable[str]) -> tuple[str, ...]:
+    """``a.b.c`` -> ``a``, sorted, without repeats (relative imports never get here)."""
+    return tuple(sorted({name.split(".")[0] for name in dotted if name and not name.startswith(".")}))
+
+
+def _with_references(
+    step: Step, literals: Iterable[str], imported: Iterable[str], files: Mapping[str, TrackedFile]
+) -> Step:
+    """Fill ``path_literals`` and ``modules`` from the code's and the tracked Python files' literals and imports.
+
+    Literals naming one of the step's tracked files are left out: their content is part of the pipeline already.
+    """
+    texts, dotted = set(literals), set(imported)
+    for path in step.files:
+        if path.endswith(".py"):
+            file_literals, file_imported = python_references(files[path].content)
+            texts.update(file_literals)
+            dotted.update(file_imported)
+    tracked = set(step.files)  # their content is in the pipeline already
+    texts = {text for text in texts if posixpath.normpath(text) not in tracked}
+    return replace(step, path_literals=path_literals(texts), modules=_top_modules(dotted))
+
+
 def _make_step(
     notebook: _Notebook, parts: Mapping[str, PreludePart], step: _StepCell, parameter_names: tuple[str, ...]
 ) -> Step:
@@ -332,11 +356,15 @@ def _make_step(
         executor=header.executor,
         retry=header.retry,
         timeout=header.timeout,
+        cache=CacheConfig(enabled=not header.no_cache, expire_after=header.cache),
+        cache_scope=header.cache_scope,
+        data_inputs=header.inputs,
     )
     if step.info is None:  # a script receives every parameter and reads nothing from other steps
         assert step.script is not None
         files = files_used([step.script], (), notebook.files)
-        return replace(base, script=step.script, parameters=parameter_names, files=files)
+        script = replace(base, script=step.script, parameters=parameter_names, files=files)
+        return _with_references(script, (), (), notebook.files)
     needs = _resolve(notebook, parts, step)
     prelude = tuple(sorted(needs.parts, key=_part_order))
     literals = set(step.info.string_literals)
@@ -345,7 +373,7 @@ def _make_step(
         plain = notebook.plain[parts[key].cell_index]
         literals.update(plain.literals.get(key, ()))
         imported += plain.imported.get(key, ())
-    return replace(
+    made = replace(
         base,
         code=step.body,
         code_digest=step.info.digest,
@@ -356,6 +384,7 @@ def _make_step(
         binds=step.outputs,
         files=files_used(literals, imported, notebook.files),
     )
+    return _with_references(made, literals, imported, notebook.files)
 
 
 def build_pipeline(cells: Sequence[Cell], name: str) -> Pipeline:

@@ -28,6 +28,18 @@ def _summary(step: Step) -> str:
     return f"{step.name} (cell {step.cell_index + 1}): " + ", ".join(details)
 
 
+def _cache(step: Step) -> str:
+    """The cache settings when they differ from the default (cached, no expiry, this pipeline only)."""
+    if not step.cache.enabled:
+        return "off"
+    details = []
+    if step.cache.expire_after is not None:
+        details.append(f"expires after {step.cache.expire_after}")
+    if step.cache_scope == "shared":
+        details.append("shared with other pipelines")
+    return ", ".join(details)
+
+
 def _step_lines(pipeline: Pipeline, step: Step) -> list[str]:
     lines = [f"  {_summary(step)}"]
     edges = [e for e in pipeline.edges if e.downstream == step.name]
@@ -51,6 +63,11 @@ def _step_lines(pipeline: Pipeline, step: Step) -> list[str]:
         lines.append("    outputs: " + ", ".join(step.output_names))
     if step.files:
         lines.append("    files: " + ", ".join(step.files))
+    if step.data_inputs:
+        lines.append("    data inputs: " + ", ".join(step.data_inputs))
+    cache = _cache(step)
+    if cache:
+        lines.append(f"    cache: {cache}")
     if step.env:
         lines.append("    env: " + " ".join(f"{name}={value!r}" for name, value in step.env))
     return lines

@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ..durations import DurationError, parse_duration
 from ..errors import HeaderError
-from ..model import EXECUTORS, STEP_NAME_PATTERN, Executor
+from ..model import CACHE_SCOPES, EXECUTORS, STEP_NAME_PATTERN, CacheScope, Executor
 
 __all__ = [
     "STEP_HELP",
@@ -52,6 +53,10 @@ class StepHeader:
     executor: Executor = "process"
     retry: int = 0
     timeout: float | None = None
+    no_cache: bool = False
+    cache: str | None = None  # normalized ISO 8601 expiry (``--cache 30d`` -> "P30D")
+    cache_scope: CacheScope = "pipeline"
+    inputs: tuple[str, ...] = ()  # data paths: relative (normalized, inside the notebook directory) or absolute
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,15 @@ _MAGIC = re.compile(r"%%(\S*)(.*)", re.DOTALL)
 
 class _BadValue(ValueError):
     """Raised by an option's converter; the parser turns it into a HeaderError using the option's ``expects``."""
+
+
+class _Explained(_BadValue):
+    """A bad value whose converter knows better than ``expects`` what is wrong: the message is used as it is."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 # ---- value converters: each takes the raw text and returns the field value, or raises _BadValue ---------------
@@ -128,6 +142,50 @@ def _script_path(raw: str) -> str:
     return check_relative_path(raw, option="--script")
 
 
+def _flag(raw: str) -> bool:  # options without a value; the parser never calls it with text
+    raise _BadValue(raw)
+
+
+def _cache_scope(raw: str) -> CacheScope:
+    for scope in CACHE_SCOPES:
+        if raw == scope:
+            return scope
+    raise _BadValue(raw)
+
+
+def _expiry(raw: str) -> str:
+    try:
+        duration = parse_duration(raw)
+    except DurationError as error:
+        raise _Explained(f"--cache: {error}") from None
+    if duration.is_zero:
+        raise _Explained(f"--cache {raw} would never reuse a result.", "Use --no-cache to turn caching off.")
+    return duration.iso
+
+
+def _data_path(item: str) -> str:
+    """A declared data input: relative inside the notebook directory, or absolute (read-only data elsewhere)."""
+    if item.startswith("/") and "\x00" not in item:
+        normalized = "/" + posixpath.normpath(item).lstrip("/")
+        if normalized != "/":
+            return normalized
+    try:
+        return check_relative_path(item, option="--inputs")
+    except _BadPath:
+        raise _Explained(
+            f"--inputs takes paths relative to the notebook directory or absolute paths, got {item!r}.",
+            "For data outside the notebook directory write its absolute path, e.g. --inputs /data/train.csv "
+            "(inputs are only read, never written).",
+        ) from None
+
+
+def _data_paths(raw: str) -> tuple[str, ...]:
+    items = [item.strip() for item in raw.split(",")]
+    if not all(items):
+        raise _BadValue(raw)
+    return tuple(dict.fromkeys(_data_path(item) for item in items))
+
+
 # ---- the option table -------------------------------------------------------------------------------------------
 
 
@@ -148,6 +206,8 @@ class Option:
     multiple: bool = False
     key: Callable[[Any], object] = lambda item: item
     render: Callable[[Any], list[str]] | None = None  # field value -> option values (for round-tripping)
+    takes_value: bool = True  # False: a flag that sets its field to True (``--no-cache``)
+    conflicts: tuple[str, ...] = ()  # flags that cannot be given together with this one
 
 
 def _render_list(value: tuple[str, ...]) -> list[str]:
@@ -176,6 +236,17 @@ STEP_OPTIONS: tuple[Option, ...] = (
            "retry a failing step up to N more times (default 0)"),
     Option("--timeout", "timeout", "SECONDS", "a number of seconds > 0", _seconds,
            "fail the step if it runs longer than this"),
+    Option("--no-cache", "no_cache", "", "no value", _flag,
+           "always run the step, never reuse an earlier result", takes_value=False,
+           conflicts=("--cache", "--cache-scope")),
+    Option("--cache", "cache", "DURATION", "a duration", _expiry,
+           "reuse a result only while younger than DURATION: P30D, PT1H, 30d, 5y, T16m, 30dT5h (default: no expiry)"),
+    Option("--cache-scope", "cache_scope", "pipeline|shared", "one of: " + ", ".join(CACHE_SCOPES), _cache_scope,
+           "'shared' also reuses results of an identical step in another pipeline (default: 'pipeline')"),
+    Option("--inputs", "inputs", "PATH[,PATH...]",
+           "a comma-separated list of paths, relative to the notebook directory or absolute", _data_paths,
+           "data files or directories the step reads: a change to their content reruns it (repeatable)",
+           multiple=True, render=_render_list),
 )  # fmt: skip
 
 _OPTIONS_BY_FLAG = {option.flag: option for option in STEP_OPTIONS}
@@ -193,7 +264,7 @@ def _help_text() -> str:
         "and its own top-level names become its outputs. Options (also written --option=value):\n\n"
         f"{rows}\n\n"
         "Example:\n"
-        "  %%step train --after load --retry 2 --timeout 600 --env OMP_NUM_THREADS=4\n"
+        "  %%step train --after load --retry 2 --timeout 600 --cache 30d --inputs data/train.csv\n"
         "  model = fit(features, labels, test_fraction)\n"
     )
 
@@ -277,7 +348,7 @@ def _first_positional(tokens: Sequence[str]) -> str | None:
             skip = False
         elif token.startswith("-"):
             option = _OPTIONS_BY_FLAG.get(token)
-            skip = option is not None and "=" not in token
+            skip = option is not None and option.takes_value and "=" not in token
         else:
             return token
     return None
@@ -318,6 +389,11 @@ def parse_step_line(line: str) -> StepHeader:
             close = difflib.get_close_matches(flag, list(_OPTIONS_BY_FLAG), n=1)
             suggestion = f" Did you mean {close[0]}?" if close else ""
             raise HeaderError(f"unknown option {flag!r}.{suggestion}", where=where, hint=_valid_options())
+        if not option.takes_value:
+            if eq:
+                raise HeaderError(f"{flag} takes no value, got {token!r}.", where=where, hint=f"Write {flag} alone.")
+            values[option.field] = _merge(option, values.get(option.field), True, where)
+            continue
         if not eq:
             if i >= len(tokens) or tokens[i].startswith("--"):
                 raise HeaderError(
@@ -329,6 +405,8 @@ def parse_step_line(line: str) -> StepHeader:
             value = option.convert(raw)
         except _BadPath as error:
             raise HeaderError(f"{error}.", where=where, hint="Write a path like code/train.py.") from None
+        except _Explained as error:
+            raise HeaderError(error.message, where=where, hint=error.hint) from None
         except _BadValue:
             raise HeaderError(f"{flag} takes {option.expects}, got {raw!r}.", where=where) from None
         values[option.field] = _merge(option, values.get(option.field), value, where)
@@ -338,7 +416,22 @@ def parse_step_line(line: str) -> StepHeader:
             where="%%step",
             hint="Write %%step NAME [options], e.g. %%step train --after load. " + _valid_options(),
         )
+    _check_conflicts(values, where)
     return StepHeader(name=name, **values)
+
+
+def _check_conflicts(values: dict[str, Any], where: str) -> None:
+    for option in STEP_OPTIONS:
+        if option.field not in values:
+            continue
+        for flag in option.conflicts:
+            other = _OPTIONS_BY_FLAG[flag]
+            if other.field in values:
+                raise HeaderError(
+                    f"{option.flag} and {other.flag} contradict each other.",
+                    where=where,
+                    hint=f"Keep one. {option.flag}: {option.help}; {other.flag}: {other.help}.",
+                )
 
 
 def _merge(option: Option, old: Any, new: Any, where: str) -> Any:
@@ -368,6 +461,9 @@ def format_step_line(header: StepHeader) -> str:
     for option in STEP_OPTIONS:
         value = getattr(header, option.field)
         if value == getattr(defaults, option.field):
+            continue
+        if not option.takes_value:
+            words.append(option.flag)
             continue
         rendered = option.render(value) if option.render else [str(value)]
         for text in rendered:  # a value starting with "-" would read as an option: glue it on with "="

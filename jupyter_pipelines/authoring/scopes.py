@@ -143,6 +143,7 @@ class _Visitor(ast.NodeVisitor):
         self.scopes: list[_Scope] = [self.module]
         self.deferred: set[str] = set()  # globals read by code that runs later (function bodies)
         self.ever_bound: set[str] = set()  # every name bound at top level, even if deleted again
+        self.in_format_spec = 0  # inside an f-string's ``:format spec``, whose text is no string literal
 
     # -- name resolution --------------------------------------------------------------------------------------
 
@@ -203,8 +204,15 @@ class _Visitor(ast.NodeVisitor):
             self._delete(node.id)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str):
+        if isinstance(node.value, str) and not self.in_format_spec:
             self.result.string_literals.add(node.value)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        self.visit(node.value)
+        if node.format_spec is not None:  # f"{x:.2f}": ".2f" is not a string literal, but f"{x:{w}}" reads w
+            self.in_format_spec += 1
+            self.visit(node.format_spec)
+            self.in_format_spec -= 1
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
