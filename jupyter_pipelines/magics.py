@@ -230,11 +230,11 @@ class PipelineMagics(Magics):
             session.start(pipeline, overrides=overrides, jobs=args.jobs, on_event=_print_event_line)
             print(f"pipeline '{pipeline.name}' running in the background: %pipeline stop to stop, %pipeline wait.")
         elif command == "wait":
-            result = session.wait()
-            if result is None:
+            waited = session.wait()
+            if waited is None:
                 print("no pipeline run has been started in this kernel.")
                 return None
-            return self._finish(result)
+            return self._finish(waited)
         elif command == "stop":
             print("stopping the run…" if session.stop() else "no run in progress.")
         elif command == "show":

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, TextIO
 from .engine.events import Event, RunFinished, RunStarted, StepFailed, StepFinished, StepLog, StepSkipped, StepStarted
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from .engine import RunResult
 
 SYMBOLS = {"succeeded": "✓", "cached": "✓", "failed": "✗", "skipped": "-", "cancelled": "■", "running": "…"}
@@ -103,7 +105,7 @@ class LiveTable:
             return
         self.live.update(self._render())
 
-    def _render(self) -> object:
+    def _render(self) -> Table:
         from rich.markup import escape
         from rich.table import Table
 

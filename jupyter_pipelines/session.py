@@ -154,7 +154,7 @@ class LiveSession:
     ) -> RunOptions:
         return RunOptions(
             parameters=resolve_parameters(pipeline, overrides or {}),
-            targets=tuple(targets) if targets else None,
+            targets=frozenset(targets) if targets else None,
             force=frozenset(force),
             jobs=jobs or self.jobs,
             kernel_namespace=self.namespace,
