@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 StepStatus = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled"]
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]

@@ -1,0 +1,614 @@
+"""The scheduler: runs a pipeline's steps in dependency order, in parallel, on one thread, and says what happened.
+
+One selector loop on the caller's thread watches every step's log pipes, the worker pool and the cancel token, so
+events reach subscribers from that thread and a KeyboardInterrupt (the kernel's interrupt) lands here: running
+step process groups are terminated, the run is recorded as cancelled, and the interrupt is re-raised.
+
+Whether a ready step must run at all is the rebuilder's call (``cache.py`` with ``signature.py``); this module
+only decides when.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import dataclasses
+import os
+import selectors
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import ParameterError, RunError
+from ..model import ParameterValue, Pipeline, Step
+from . import specs
+from .cache import Cache, may_reuse, may_store
+from .events import (
+    RunFinished,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepLog,
+    StepSkipped,
+    StepStarted,
+    Subscriber,
+)
+from .executors import ProcessPool, SpawnPool, ZygotePool, run_in_kernel
+from .publish import Publisher
+from .records import RecordWriter
+from .runs import CancelToken, ObjectRef, RunOptions, RunResult, StepResult
+from .signature import step_signature
+from .store import Store, read_json
+
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+DONE = ("succeeded", "cached")
+BROKEN = ("failed", "skipped", "cancelled")
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    store: Store,
+    workdir: Path,
+    options: RunOptions | None = None,
+    subscribers: Iterable[Subscriber] = (),
+    cancel: CancelToken | None = None,
+) -> RunResult:
+    """Run (or reuse from the cache) the selected steps of ``pipeline``; see ``RunOptions`` for the choices."""
+    options = options or RunOptions()
+    return _Run(pipeline, store, Path(workdir).absolute(), options, subscribers, cancel or CancelToken()).execute()
+
+
+class _LogPump:
+    """Copies one pipe of a running step to its log file and publishes the text as StepLog events."""
+
+    def __init__(self, fd: int, stream: str, file: IO[bytes], publish: Any) -> None:
+        self.fd = fd
+        self.stream = stream
+        self.file = file
+        self.publish = publish
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.open = True
+        os.set_blocking(fd, False)
+
+    def read(self) -> bool:
+        """Read what is there; False once the pipe is at EOF (or would block)."""
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            return False
+        self.file.write(data)
+        self.file.flush()
+        text = self.decoder.decode(data)
+        if text:
+            self.publish(self.stream, text)
+        return True
+
+
+@dataclass
+class _Job:
+    step: Step
+    attempt: int
+    id: str
+    started: float
+    result_path: Path
+    pumps: list[_LogPump] = field(default_factory=list)
+    deadline: float | None = None
+    kill_reason: str | None = None  # "timeout" or "cancel"
+    kill_at: float | None = None  # when to escalate to SIGKILL
+    inputs: dict[str, ObjectRef] = field(default_factory=dict)
+
+
+class _Run:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: Store,
+        workdir: Path,
+        options: RunOptions,
+        subscribers: Iterable[Subscriber],
+        cancel: CancelToken,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.workdir = workdir
+        self.options = options
+        self.subscribers = list(subscribers)
+        self.cancel = cancel
+        self.parameters = self._parameter_values()
+        self.order = self._selected_steps()
+        self.max_jobs = max(1, options.jobs or os.cpu_count() or 1)
+        self.cache = Cache(store, pipeline.name)
+        self.needed = specs.needed_outputs(pipeline, self._executor)
+        self.status: dict[str, str] = {step.name: "pending" for step in self.order}
+        self.upstream = {step.name: step.upstream for step in self.order}
+        self.results: dict[str, StepResult] = {}
+        self.signatures: dict[str, str | None] = {}
+        self.failed_root: dict[str, str] = {}
+        self.jobs: dict[str, _Job] = {}
+        self.kernel_step: str | None = None
+        self.pool: ProcessPool | None = None
+        self.cancelled = False
+        self.selector = selectors.DefaultSelector()
+        self.logs: dict[str, tuple[IO[bytes], IO[bytes]]] = {}
+
+    # --- setup ------------------------------------------------------------------------------------------------
+
+    def _parameter_values(self) -> dict[str, ParameterValue]:
+        known = {p.name for p in self.pipeline.parameters}
+        unknown = sorted(set(self.options.parameters) - known)
+        if unknown:
+            raise ParameterError(f"pipeline {self.pipeline.name!r} has no parameter {unknown[0]!r}")
+        return {p.name: self.options.parameters.get(p.name, p.default) for p in self.pipeline.parameters}
+
+    def _selected_steps(self) -> list[Step]:
+        names = set(self.pipeline.step_names)
+        for step in self.pipeline.steps:
+            missing = sorted(set(step.upstream) - names)
+            if missing:
+                raise RunError(f"step {step.name!r} depends on {missing[0]!r}, which is not a step of the pipeline")
+        for option, given in (("target", self.options.targets or ()), ("forced step", self.options.force)):
+            unknown = sorted(set(given) - names)
+            if unknown:
+                raise RunError(f"{option} {unknown[0]!r} is not a step of pipeline {self.pipeline.name!r}")
+        if self.options.targets is None:
+            return list(self.pipeline.steps)
+        wanted = self.pipeline.upstream_of(set(self.options.targets))
+        return [step for step in self.pipeline.steps if step.name in wanted]
+
+    def _executor(self, step: Step) -> str:
+        kernel = step.executor == "kernel" and step.script is None and self.options.kernel_namespace is not None
+        return "kernel" if kernel else "process"
+
+    def _write_tracked_files(self) -> None:
+        """Put the notebook's version of each tracked file the run uses on disk, so what runs is what is hashed."""
+        used = {path for step in self.order for path in (*step.files, *([step.script] if step.script else []))}
+        for tracked in self.pipeline.files:
+            if tracked.path not in used:
+                continue
+            path = self.workdir / tracked.path
+            with contextlib.suppress(OSError):
+                if path.read_text(encoding="utf-8") == tracked.content:
+                    continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            temp.write_text(tracked.content, encoding="utf-8")
+            os.replace(temp, path)
+
+    # --- the run ----------------------------------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        self.started = time.time()
+        self.run_id, self.run_dir = self.store.new_run(self.pipeline.name)
+        self.publisher = Publisher(self.run_dir / "events.jsonl", self.subscribers)
+        self.records = RecordWriter()
+        self.store.write_summary(self._result("running"))
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        self.selector.register(wake_r, selectors.EVENT_READ, lambda: _drain(wake_r))
+        self.cancel.attach(wake_w)
+        interrupted: BaseException | None = None
+        try:
+            try:
+                self.publisher.publish(
+                    RunStarted(self.run_id, self.pipeline.name, tuple(s.name for s in self.order), self.parameters)
+                )
+                self._write_tracked_files()
+                self._loop()
+            except BaseException as error:  # KeyboardInterrupt above all: stop every worker before re-raising
+                interrupted = error
+                self._abort("run interrupted" if isinstance(error, KeyboardInterrupt) else f"engine error: {error}")
+        finally:
+            self.cancel.detach(wake_w)
+            self._close()
+            os.close(wake_r)
+            os.close(wake_w)
+        result = self._finish(failed=interrupted is not None and not isinstance(interrupted, KeyboardInterrupt))
+        if interrupted is not None:
+            raise interrupted
+        return result
+
+    def _loop(self) -> None:
+        while True:
+            if self.cancel.cancelled:
+                self._abort("run cancelled")
+                return
+            self._schedule()
+            if not self.jobs and all(status != "pending" for status in self.status.values()):
+                return
+            if not self.jobs and self.cancel.cancelled:
+                continue
+            self._wait()
+
+    def _wait(self) -> None:
+        """Wait for something to happen (log output, a worker exit, a deadline, cancel) and handle it."""
+        timeout = self._next_timeout()
+        for key, _ in self.selector.select(timeout):
+            key.data()
+        if self.pool is not None:
+            self.pool.poll()
+        self._check_deadlines()
+
+    def _next_timeout(self) -> float | None:
+        moments = [m for job in self.jobs.values() for m in (job.deadline, job.kill_at) if m is not None]
+        timeout = None if not moments else max(0.0, min(moments) - time.monotonic())
+        interval = self.pool.poll_interval if self.pool is not None else None
+        if interval is not None:
+            timeout = interval if timeout is None else min(timeout, interval)
+        return timeout
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for job in list(self.jobs.values()):
+            if job.kill_reason is None and job.deadline is not None and now >= job.deadline:
+                self._terminate(job, "timeout")
+            elif job.kill_at is not None and now >= job.kill_at:
+                job.kill_at = None
+                assert self.pool is not None
+                self.pool.signal_job(job.id, signal.SIGKILL)
+
+    def _terminate(self, job: _Job, reason: str) -> None:
+        if job.kill_reason is None:
+            job.kill_reason = reason
+        assert self.pool is not None
+        self.pool.signal_job(job.id, signal.SIGTERM)
+        job.kill_at = time.monotonic() + KILL_GRACE
+
+    def _abort(self, reason: str) -> None:
+        """Cancel: pending steps are reported cancelled, running ones terminated (and waited for)."""
+        self.cancelled = True
+        for step in self.order:
+            if self.status[step.name] == "pending":
+                self._stop_step(step.name, "cancelled", reason)
+        if self.kernel_step is not None:
+            self._stop_step(self.kernel_step, "cancelled", f"{reason} while the step was running")
+            self.kernel_step = None
+        for job in list(self.jobs.values()):
+            self._terminate(job, "cancel")
+        give_up = time.monotonic() + KILL_GRACE + 3.0
+        while self.jobs and time.monotonic() < give_up:
+            self._wait()
+        for job in list(self.jobs.values()):  # a worker that never reported back: count it as stopped
+            self._job_done(job, None)
+
+    def _close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        for job in list(self.jobs.values()):
+            self._close_pumps(job)
+        for out, err in self.logs.values():
+            out.close()
+            err.close()
+        self.selector.close()
+
+    def _finish(self, *, failed: bool = False) -> RunResult:
+        if self.cancelled and not failed:
+            status = "cancelled"
+        elif failed or any(result.status == "failed" for result in self.results.values()):
+            status = "failed"
+        else:
+            status = "succeeded"
+        run = self._result(status)
+        self.records.close()  # every result record and cache entry is on disk before the summary says so
+        self.store.write_summary(run)
+        self.publisher.publish(RunFinished(self.run_id, status, run.duration))  # type: ignore[arg-type]
+        self.publisher.close()
+        return run
+
+    def _result(self, status: str) -> RunResult:
+        return RunResult(
+            run_id=self.run_id,
+            pipeline=self.pipeline.name,
+            status=status,  # type: ignore[arg-type]
+            run_dir=self.run_dir,
+            steps={s.name: self.results[s.name] for s in self.order if s.name in self.results},
+            duration=time.time() - self.started,
+            started=self.started,
+            parameters=self.parameters,
+        )
+
+    # --- scheduling -------------------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        progress = True
+        while progress and not self.cancel.cancelled:
+            progress = False
+            for step in self.order:
+                if self.status[step.name] != "pending":
+                    continue
+                upstream = [self.status[name] for name in self.upstream[step.name] if name in self.status]
+                broken = [name for name in self.upstream[step.name] if self.status.get(name) in BROKEN]
+                if broken:
+                    root = self.failed_root.get(broken[0], broken[0])
+                    self.failed_root[step.name] = root
+                    status = "cancelled" if self.status[broken[0]] == "cancelled" else "skipped"
+                    self._stop_step(step.name, status, f"upstream step {root!r} failed")
+                    progress = True
+                elif all(s in DONE for s in upstream):
+                    if self._kernel_busy_or_full(step):
+                        continue
+                    self._start(step)
+                    progress = True
+
+    def _kernel_busy_or_full(self, step: Step) -> bool:
+        if self._executor(step) == "kernel":
+            return False  # kernel steps run right here, one at a time
+        return len(self.jobs) >= self.max_jobs
+
+    def _start(self, step: Step) -> None:
+        """Reuse a cached result, or run the step: in the kernel right now, else launch its process."""
+        try:
+            inputs, hashes = specs.resolve_inputs(step, self.results, in_kernel=self._in_kernel(step))
+        except specs.InputProblem as problem:
+            self._fail_unrun(step, str(problem))
+            return
+        signature = None
+        if hashes is not None:
+            signature = step_signature(
+                self.pipeline, step, parameters=self.parameters, input_hashes=hashes, workdir=self.workdir
+            )
+        self.signatures[step.name] = signature
+        forced = step.name in self.options.force
+        if signature is not None and may_reuse(step, use_cache=self.options.use_cache, forced=forced):
+            hit = self.cache.lookup(signature)
+            if hit is not None:
+                self._cached(step, hit, signature)
+                return
+        self.status[step.name] = "running"
+        if self._executor(step) == "kernel":
+            self._run_kernel_step(step, inputs)
+        else:
+            self._launch(step, 1, inputs)
+
+    def _in_kernel(self, step: Step) -> Any:
+        downstream_in_kernel = self._executor(step) == "kernel"
+
+        def check(upstream: str) -> bool:
+            return downstream_in_kernel and self._executor(self.pipeline.step(upstream)) == "kernel"
+
+        return check
+
+    def _cached(self, step: Step, hit: StepResult, signature: str) -> None:
+        result = dataclasses.replace(
+            hit, name=step.name, status="cached", cached_from=hit.run_id, signature=signature, duration=0.0
+        )
+        if self._executor(step) == "kernel":
+            assert self.options.kernel_namespace is not None
+            self.options.kernel_namespace.update(self.store.load_outputs(result))
+        self._record(result)
+        self.publisher.publish(
+            StepFinished(self.run_id, step.name, "cached", 0.0, cached_from=hit.run_id, outputs=tuple(hit.outputs))
+        )
+
+    def _log_files(self, step: Step) -> tuple[IO[bytes], IO[bytes]]:
+        if step.name not in self.logs:
+            out = open(self._log_path(step.name, "stdout"), "ab")  # noqa: SIM115 - open for the whole run
+            err = open(self._log_path(step.name, "stderr"), "ab")  # noqa: SIM115
+            self.logs[step.name] = (out, err)
+        return self.logs[step.name]
+
+    def _publish_log(self, step: str) -> Any:
+        def publish(stream: str, text: str) -> None:
+            self.publisher.publish(StepLog(self.run_id, step, stream, text))  # type: ignore[arg-type]
+
+        return publish
+
+    def _spec(self, step: Step, inputs: dict[str, ObjectRef], result_path: Path) -> dict[str, Any]:
+        if step.script is not None:
+            return specs.script_spec(
+                step,
+                parameters=self.parameters,
+                results=self.results,
+                store_root=self.store.root,
+                result_path=result_path,
+                work_dir=self.run_dir / "work" / step.name,
+                workdir=self.workdir,
+            )
+        return specs.cell_spec(
+            self.pipeline,
+            step,
+            parameters=self.parameters,
+            inputs=inputs,
+            needed=self.needed.get(step.name, set()),
+            store_root=self.store.root,
+            result_path=result_path,
+            workdir=self.workdir,
+            executor=self._executor(step),
+        )
+
+    def _ensure_pool(self) -> ProcessPool:
+        if isinstance(self.pool, ZygotePool) and self.pool.dead:  # killed from outside (OOM killer): start anew
+            self.pool.close()
+            self.pool = None
+        if self.pool is None:
+            launcher = self.options.launcher
+            if launcher == "auto":
+                launcher = "zygote" if hasattr(os, "fork") else "spawn"
+            if launcher == "zygote":
+                self.pool = ZygotePool(self.selector, self._on_exit, self.workdir, self._modules())
+            else:
+                self.pool = SpawnPool(self.selector, self._on_exit, self.workdir, self.run_dir / "specs")
+        return self.pool
+
+    def _modules(self) -> list[str]:
+        keys = {key for step in self.order if self._executor(step) == "process" for key in step.prelude}
+        modules = [m for part in self.pipeline.prelude if part.key in keys for m in part.modules]
+        return list(dict.fromkeys(modules))
+
+    def _launch(self, step: Step, attempt: int, inputs: dict[str, ObjectRef]) -> None:
+        pool = self._ensure_pool()
+        result_path = self.run_dir / "results" / f".{step.name}.attempt{attempt}.json"
+        job = _Job(step, attempt, f"{step.name}#{attempt}", time.monotonic(), result_path, inputs=inputs)
+        if step.timeout is not None:
+            job.deadline = job.started + step.timeout
+        out_file, err_file = self._log_files(step)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.jobs[job.id] = job
+            for fd, stream, file in ((out_r, "stdout", out_file), (err_r, "stderr", err_file)):
+                pump = _LogPump(fd, stream, file, self._publish_log(step.name))
+                job.pumps.append(pump)
+                self.selector.register(fd, selectors.EVENT_READ, lambda p=pump: self._pump(p))
+            self.publisher.publish(StepStarted(self.run_id, step.name, attempt, "process"))
+            try:
+                pool.start(job.id, self._spec(step, inputs, result_path), out_w, err_w)
+            except OSError:  # the worker is gone
+                self._job_done(job, None)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+
+    def _pump(self, pump: _LogPump) -> None:
+        if pump.open and not pump.read():  # (closed already when its job ended earlier in this same select batch)
+            self._close_pump(pump)
+
+    def _close_pump(self, pump: _LogPump) -> None:
+        if pump.open:
+            pump.open = False
+            self.selector.unregister(pump.fd)
+            os.close(pump.fd)
+
+    def _close_pumps(self, job: _Job) -> None:
+        for pump in job.pumps:
+            if pump.open:
+                while pump.read():  # the process is gone: what it wrote is in the pipe
+                    pass
+                self._close_pump(pump)
+
+    def _on_exit(self, job_id: str, code: int | None) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None:
+            self._job_done(job, code)
+
+    def _job_done(self, job: _Job, code: int | None) -> None:
+        del self.jobs[job.id]
+        self._close_pumps(job)
+        duration = time.monotonic() - job.started
+        step = job.step
+        if job.kill_reason == "cancel":
+            self._stop_step(step.name, "cancelled", "run cancelled while the step was running", duration)
+            return
+        if job.kill_reason == "timeout":
+            raw = None
+            error = f"step {step.name!r} timed out after {step.timeout:g}s"
+        else:
+            raw = read_json(job.result_path) if job.result_path.exists() else None
+            error = raw["error"] if raw is not None else _exit_message(step.name, code)
+        job.result_path.unlink(missing_ok=True)
+        if raw is not None and raw["status"] == "succeeded":
+            self._succeeded(step, raw, duration, job.attempt)
+        elif self._retry(step, error or "failed", duration, job.attempt):
+            self._launch(step, job.attempt + 1, job.inputs)
+        else:
+            self._failed(step, error or "failed", duration, job.attempt)
+
+    def _retry(self, step: Step, error: str, duration: float, attempt: int) -> bool:
+        will_retry = attempt <= step.retry and not self.cancel.cancelled and not self.cancelled
+        if will_retry:
+            self.publisher.publish(StepFailed(self.run_id, step.name, error, duration, attempt, will_retry=True))
+        return will_retry
+
+    def _run_kernel_step(self, step: Step, inputs: dict[str, ObjectRef]) -> None:
+        namespace = self.options.kernel_namespace
+        assert namespace is not None
+        out_file, err_file = self._log_files(step)
+        publish = self._publish_log(step.name)
+
+        def sink(stream: str, text: str) -> None:
+            (out_file if stream == "stdout" else err_file).write(text.encode("utf-8", "replace"))
+            publish(stream, text)
+
+        self.kernel_step = step.name
+        attempt = 1
+        while True:
+            self.publisher.publish(StepStarted(self.run_id, step.name, attempt, "kernel"))
+            result_path = self.run_dir / "results" / f".{step.name}.attempt{attempt}.json"
+            started = time.monotonic()
+            raw = run_in_kernel(self._spec(step, inputs, result_path), namespace, sink)
+            out_file.flush()
+            err_file.flush()
+            duration = time.monotonic() - started
+            if raw["status"] == "succeeded":
+                self._succeeded(step, raw, duration, attempt)
+                break
+            if not self._retry(step, raw["error"], duration, attempt):
+                self._failed(step, raw["error"], duration, attempt)
+                break
+            attempt += 1
+        self.kernel_step = None
+
+    # --- outcomes ---------------------------------------------------------------------------------------------
+
+    def _log_path(self, name: str, stream: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.{stream}"
+
+    def _succeeded(self, step: Step, raw: dict[str, Any], duration: float, attempt: int) -> None:
+        result = StepResult(
+            name=step.name,
+            status="succeeded",
+            duration=duration,
+            display=raw.get("display"),
+            outputs={name: ObjectRef.from_dict(ref) for name, ref in raw["outputs"].items()},
+            run_id=self.run_id,
+            signature=self.signatures.get(step.name),
+            attempts=attempt,
+            unsaved={name: info["type"] for name, info in raw.get("unsaved", {}).items()},
+            stdout_path=self._log_path(step.name, "stdout"),
+            stderr_path=self._log_path(step.name, "stderr"),
+        )
+        self._record(result)
+        signature = self.signatures.get(step.name)
+        if signature is not None and may_store(step):
+            self.cache.save(signature, result, self.records.submit)
+        self.publisher.publish(
+            StepFinished(self.run_id, step.name, "succeeded", duration, outputs=tuple(result.outputs))
+        )
+
+    def _failed(self, step: Step, error: str, duration: float, attempt: int) -> None:
+        result = StepResult(
+            step.name,
+            "failed",
+            duration,
+            error=error,
+            run_id=self.run_id,
+            attempts=attempt,
+            stdout_path=self._log_path(step.name, "stdout"),
+            stderr_path=self._log_path(step.name, "stderr"),
+        )
+        self._record(result)
+        self.publisher.publish(StepFailed(self.run_id, step.name, error, duration, attempt))
+
+    def _fail_unrun(self, step: Step, error: str) -> None:
+        self._failed(step, error, 0.0, 0)
+
+    def _stop_step(self, name: str, status: str, reason: str, duration: float = 0.0) -> None:
+        """A step that did not (or did not finish to) run: skipped after a failure, or cancelled."""
+        result = StepResult(name, status, duration, error=f"{status}: {reason}", run_id=self.run_id)  # type: ignore[arg-type]
+        self._record(result)
+        self.publisher.publish(StepSkipped(self.run_id, name, reason, status))  # type: ignore[arg-type]
+
+    def _record(self, result: StepResult) -> None:
+        self.status[result.name] = result.status
+        self.results[result.name] = result
+        self.records.submit(self.store.step_result_path(self.run_dir, result.name), result.to_dict(self.store.root))
+
+
+def _exit_message(step: str, code: int | None) -> str:
+    if code is None:
+        return f"step {step!r}: its worker process died"
+    if code < 0:
+        return f"step {step!r} was killed by signal {-code}"
+    return f"step {step!r} exited with code {code} without a result"
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass
