@@ -47,9 +47,14 @@ def clean_store(directory: Path) -> Callable[[], None]:
     return clean
 
 
+def seconds(value: float) -> str:
+    """``0.123 s``, or ``4.56 ms`` below a tenth of a second (so a 5 ms target does not read 0.00 s)."""
+    return f"{value * 1000:.2f} ms" if value < 0.1 else f"{value:.3f} s"
+
+
 def report(title: str, value: float, target: float | None, baselines: dict[str, float]) -> None:
     """One figure: the absolute time, the target, and the ratio to each baseline measured in this run."""
-    target_text = f" (target < {target:.2f} s: {'met' if value < target else 'NOT met'})" if target else ""
-    print(f"{title}: {value:.3f} s{target_text}")
+    target_text = f" (target < {seconds(target)}: {'met' if value < target else 'NOT met'})" if target else ""
+    print(f"{title}: {seconds(value)}{target_text}")
     for name, base in baselines.items():
-        print(f"    {value / base:7.2f}x  {name} ({base:.3f} s)")
+        print(f"    {value / base:7.2f}x  {name} ({seconds(base)})")

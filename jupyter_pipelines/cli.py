@@ -35,6 +35,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, metavar="N", help="steps run in parallel (default: number of cores)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary instead of progress")
     run.add_argument("-v", "--verbose", action="store_true", help="stream every step's output")
+    _add_selection(run)
+
+    why = sub.add_parser("why", help="explain why a step will rerun or come from the cache")
+    why.add_argument("notebook")
+    why.add_argument("step")
+    why.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+
+    runs = sub.add_parser("runs", help="list the notebook's recorded runs, newest first")
+    runs.add_argument("notebook")
+
+    gc = sub.add_parser("gc", help="remove runs beyond the newest N and the objects no kept run or cache entry needs")
+    gc.add_argument("notebook")
+    gc.add_argument("--keep", type=int, default=10, metavar="N", help="runs to keep (default 10)")
+
+    cache = sub.add_parser("cache", help="show or clear the step cache")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    cache_show = cache_sub.add_parser("show", help="size and entries")
+    cache_show.add_argument("notebook")
+    cache_clear = cache_sub.add_parser("clear", help="forget cached results (all, or one step's)")
+    cache_clear.add_argument("notebook")
+    cache_clear.add_argument("step", nargs="?")
 
     show = sub.add_parser("show", help="print the steps, their dependencies and why")
     show.add_argument("notebook")
@@ -50,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    """Selective execution, as SageMaker has it: the other steps' outputs come from the latest successful run."""
+    parser.add_argument("--only", action="append", default=[], metavar="A,B", help="run only these steps")
+    parser.add_argument("--from", dest="from_step", metavar="STEP", help="run this step and everything after it")
+    parser.add_argument("--to", dest="to_step", metavar="STEP", help="run this step and everything it needs")
+    parser.add_argument("--force", action="append", default=[], metavar="A,B", help="rerun these, ignoring the cache")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -61,6 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _logs(args)
         if args.command == "graph":
             return _graph(args)
+        if args.command == "why":
+            return _why(args)
+        if args.command == "runs":
+            return _runs(args)
+        if args.command == "gc":
+            return _gc(args)
+        if args.command == "cache":
+            return _cache(args)
     except PipelineError as error:
         print(f"jupyter-pipelines: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -80,6 +117,7 @@ def _load(notebook: str):  # type: ignore[no-untyped-def]
 def _run(args: argparse.Namespace) -> int:
     from .authoring.parameters import parse_overrides, resolve_parameters
     from .engine import RunOptions, Store, run_pipeline
+    from .engine.selection import select_steps, split_names
     from .progress import LinePrinter, summary_table
 
     pipeline, workdir = _load(args.notebook)
@@ -88,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(
         parameters=resolve_parameters(pipeline, parse_overrides(pipeline, args.param)),
         jobs=args.jobs,
+        selected=select_steps(pipeline, only=split_names(args.only), from_=args.from_step, to=args.to_step),
+        force=frozenset(split_names(args.force)),
     )
     store = Store(workdir / ".pipelines")
 
@@ -145,6 +185,68 @@ def _graph(args: argparse.Namespace) -> int:
     pipeline, _ = _load(args.notebook)
     render_graph_file(pipeline, Path(args.output))
     print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _why(args: argparse.Namespace) -> int:
+    from .authoring.parameters import parse_overrides, resolve_parameters
+    from .engine import Store
+    from .engine.why import explain
+
+    pipeline, workdir = _load(args.notebook)
+    if args.step not in pipeline.step_names:
+        raise PipelineError(
+            f"{args.notebook} has no step '{args.step}'.", hint=f"Its steps: {', '.join(pipeline.step_names)}."
+        )
+    parameters = resolve_parameters(pipeline, parse_overrides(pipeline, args.param))
+    print(explain(pipeline, Store(workdir / ".pipelines"), workdir, args.step, parameters).text())
+    return EXIT_OK
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .engine import Store
+
+    pipeline, workdir = _load(args.notebook)
+    runs = Store(workdir / ".pipelines").list_runs(pipeline.name)
+    if not runs:
+        print(f"{args.notebook} has not run yet.")
+    for run in runs:
+        counts: dict[str, int] = {}
+        for step in run.steps.values():
+            counts[step.status] = counts.get(step.status, 0) + 1
+        detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        print(f"{run.run_id}  {run.status:<9}  {run.duration:7.2f}s  {detail}")
+    return EXIT_OK
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from .engine import Store
+
+    if args.keep < 0:
+        raise PipelineError(f"--keep takes a whole number >= 0, got {args.keep}.")
+    pipeline, workdir = _load(args.notebook)
+    print(Store(workdir / ".pipelines").gc(pipeline.name, keep=args.keep).text())
+    return EXIT_OK
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .engine import Store
+    from .progress import cache_table
+
+    pipeline, workdir = _load(args.notebook)
+    store = Store(workdir / ".pipelines")
+    if args.cache_command == "clear":
+        if args.step and args.step not in pipeline.step_names:
+            raise PipelineError(
+                f"{args.notebook} has no step '{args.step}'.", hint=f"Its steps: {', '.join(pipeline.step_names)}."
+            )
+        removed = store.clear_cache(pipeline.name, step=args.step)
+        print(
+            f"cleared {removed} cache entr{'y' if removed == 1 else 'ies'}"
+            + (f" of {args.step}" if args.step else "")
+        )
+        return EXIT_OK
+    print(cache_table(store.cache_entries(pipeline.name)))
     return EXIT_OK
 
 

@@ -19,18 +19,26 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from .authoring.builder import Cell, build_pipeline
 from .authoring.describe import describe_pipeline
 from .authoring.header import STEP_HELP, parse_parameters_line, parse_step_line, parse_writefile_line
-from .authoring.parameters import parse_overrides
+from .authoring.parameters import parse_overrides, resolve_parameters
 from .engine import RunResult
 from .engine.events import Event, RunFinished, StepLog
+from .engine.selection import select_steps, split_names
+from .engine.why import explain
 from .errors import HeaderError, PipelineError, RunError
 from .model import Pipeline
-from .progress import step_line, summary_table
+from .progress import cache_table, step_line, summary_table
 from .session import LiveSession, find_notebook
 
 PIPELINE_HELP = """\
 %pipeline COMMAND [options]
 
   run [-p NAME=VALUE]... [--jobs N] [--wait]   run the whole pipeline on a background thread (--wait: block)
+      [--only A,B] [--from STEP] [--to STEP]    selective execution: the rest comes from the latest run
+      [--force A,B]                             rerun these steps, ignoring the cache
+  why STEP [-p NAME=VALUE]...                 why the step will rerun or come from the cache
+  load STEP [--run ID]                        bring a past run's outputs of STEP into the kernel
+  runs                                        the recorded runs, newest first
+  cache [show | clear [STEP]]                 the cache's size and entries; clear it (all or one step)
   wait                                        wait for the background run and show its summary
   stop                                        stop the background run (its running steps are terminated)
   show [--text]                               the pipeline: steps, dependencies and why (graph widget later)
@@ -72,11 +80,24 @@ def _pipeline_parser() -> _Parser:
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     run.add_argument("--jobs", type=int)
     run.add_argument("--wait", action="store_true")
+    run.add_argument("--only", action="append", default=[])
+    run.add_argument("--from", dest="from_step")
+    run.add_argument("--to", dest="to_step")
+    run.add_argument("--force", action="append", default=[])
+    why = sub.add_parser("why", add_help=False)
+    why.add_argument("step")
+    why.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    load = sub.add_parser("load", add_help=False)
+    load.add_argument("step")
+    load.add_argument("--run", metavar="ID")
+    cache = sub.add_parser("cache", add_help=False)
+    cache.add_argument("action", nargs="?", choices=["show", "clear"], default="show")
+    cache.add_argument("step", nargs="?")
     show = sub.add_parser("show", add_help=False)
     show.add_argument("--text", action="store_true")
     logs = sub.add_parser("logs", add_help=False)
     logs.add_argument("step")
-    for name in ("wait", "stop", "reset", "reload", "help"):
+    for name in ("wait", "stop", "reset", "reload", "runs", "help"):
         sub.add_parser(name, add_help=False)
     return parser
 
@@ -224,10 +245,26 @@ class PipelineMagics(Magics):
         elif command == "run":
             pipeline = session.build()
             overrides = parse_overrides(pipeline, args.param)
+            selected = select_steps(pipeline, only=split_names(args.only), from_=args.from_step, to=args.to_step)
+            force = split_names(args.force)
             if args.wait:
-                result = session.run(pipeline, overrides=overrides, jobs=args.jobs, on_event=_print_event_line)
+                result = session.run(
+                    pipeline,
+                    overrides=overrides,
+                    jobs=args.jobs,
+                    on_event=_print_event_line,
+                    selected=selected,
+                    force=force,
+                )
                 return self._finish(result)
-            session.start(pipeline, overrides=overrides, jobs=args.jobs, on_event=_print_event_line)
+            session.start(
+                pipeline,
+                overrides=overrides,
+                jobs=args.jobs,
+                on_event=_print_event_line,
+                selected=selected,
+                force=force,
+            )
             print(f"pipeline '{pipeline.name}' running in the background: %pipeline stop to stop, %pipeline wait.")
         elif command == "wait":
             waited = session.wait()
@@ -246,6 +283,23 @@ class PipelineMagics(Magics):
                 display(session.widget())
         elif command == "logs":
             self._logs(args.step)
+        elif command == "why":
+            pipeline = session.build()
+            self._known_step(pipeline, args.step)
+            parameters = resolve_parameters(pipeline, parse_overrides(pipeline, args.param))
+            print(explain(pipeline, session.store, session.workdir, args.step, parameters).text())
+        elif command == "load":
+            names = session.load(args.step, run_id=args.run)
+            print(f"loaded {', '.join(names) or 'nothing'} from step '{args.step}'.")
+        elif command == "runs":
+            for run in session.store.list_runs(session.pipeline_name):
+                print(f"{run.run_id}  {run.status:<9}  {run.duration:7.2f}s")
+        elif command == "cache":
+            if args.action == "clear":
+                removed = session.store.clear_cache(session.pipeline_name, step=args.step)
+                print(f"cleared {removed} cache entr{'y' if removed == 1 else 'ies'}.")
+            else:
+                print(cache_table(session.store.cache_entries(session.pipeline_name)))
         elif command == "reset":
             session.reset()
             print("pipeline registry cleared: run the notebook's cells again (or %pipeline reload).")
@@ -254,6 +308,11 @@ class PipelineMagics(Magics):
             pipeline = session.build()
             print(f"rebuilt from {session.notebook}: {count} code cells, {len(pipeline.steps)} steps.")
         return None
+
+    @staticmethod
+    def _known_step(pipeline: Pipeline, step: str) -> None:
+        if step not in pipeline.step_names:
+            raise RunError(f"there is no step '{step}'.", hint=f"The steps: {', '.join(pipeline.step_names)}.")
 
     def _finish(self, result: RunResult) -> None:
         print(summary_table(result))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from .engine.events import Event, RunFinished, RunStarted, StepFailed, StepFinished, StepLog, StepSkipped, StepStarted
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from .engine import RunResult
+    from .engine.store import CacheEntry
 
 SYMBOLS = {"succeeded": "✓", "cached": "✓", "failed": "✗", "skipped": "-", "cancelled": "■", "running": "…"}
 
@@ -47,6 +49,16 @@ def summary_table(result: RunResult) -> str:
         extra = f"  cached from run {step.cached_from}" if step.cached_from else ""
         symbol = SYMBOLS.get(step.status, " ")
         lines.append(f"  {symbol} {name:<{width}}  {step.status:<9} {step.duration:6.2f}s{extra}")
+    return "\n".join(lines)
+
+
+def cache_table(entries: Sequence[CacheEntry]) -> str:
+    """The cache's entries, one line each (step, run it came from, age and expiry, size), and the total."""
+    if not entries:
+        return "the cache is empty."
+    total = sum(entry.size for entry in entries)
+    lines = [entry.text() for entry in entries]
+    lines.append(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total / 1e6:.1f} MB")
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from .authoring.notebook import read_cells
 from .authoring.parameters import resolve_parameters
 from .engine import CancelToken, RunOptions, RunResult, Store, run_pipeline
 from .engine.events import Subscriber
+from .engine.selection import select_steps
 from .errors import PipelineError, RunError
 from .model import Pipeline
 
@@ -123,10 +124,12 @@ class LiveSession:
         self, targets: Sequence[str] | None = None, force: Iterable[str] = (), from_step: str | None = None
     ) -> None:
         pipeline = self.build()
+        selected = None
         if from_step is not None:
-            # SageMaker's "run from here": this step reruns; downstream reruns unless its inputs hash the same.
-            targets, force = sorted(pipeline.downstream_of({from_step})), [from_step]
-        self.start(pipeline, targets=targets, force=force)
+            # SageMaker's "run from here" (selective execution): this step and what depends on it run, the rest
+            # comes from the latest successful run; the step itself reruns, downstream unless its inputs are the same.
+            selected, force = select_steps(pipeline, from_=from_step), [from_step]
+        self.start(pipeline, targets=targets, force=force, selected=selected)
 
     def reload(self) -> int:
         """Rebuild the registry from the saved notebook file; returns how many code cells it read."""
@@ -151,14 +154,35 @@ class LiveSession:
         targets: Sequence[str] | None,
         force: Iterable[str],
         jobs: int | None,
+        selected: frozenset[str] | None = None,
     ) -> RunOptions:
         return RunOptions(
             parameters=resolve_parameters(pipeline, overrides or {}),
             targets=frozenset(targets) if targets else None,
+            selected=selected,
             force=frozenset(force),
             jobs=jobs or self.jobs,
             kernel_namespace=self.namespace,
         )
+
+    def load(self, step: str, run_id: str | None = None) -> list[str]:
+        """Bring a step's outputs from a past run (default: its latest successful one) into the namespace."""
+        if run_id is None:
+            result = self.store.latest_result(self.pipeline_name, step)
+            if result is None:
+                raise RunError(f"step '{step}' has no successful run yet.", hint="Run it first.")
+        else:
+            runs = [r for r in self.store.list_runs(self.pipeline_name) if r.run_id == run_id]
+            if not runs:
+                raise RunError(f"there is no run '{run_id}'.", hint="%pipeline runs lists them.")
+            found = runs[0].steps.get(step)
+            if found is None or found.status not in ("succeeded", "cached"):
+                raise RunError(f"step '{step}' did not succeed in run {run_id}.", hint="%pipeline runs lists runs.")
+            result = found
+        for name, ref in result.outputs.items():
+            self.namespace[name] = self.store.load_value(ref)
+            self._bound[name] = ref.hash
+        return list(result.outputs)
 
     def run(
         self,
@@ -170,10 +194,11 @@ class LiveSession:
         jobs: int | None = None,
         on_event: Subscriber | None = None,
         cancel: CancelToken | None = None,
+        selected: frozenset[str] | None = None,
     ) -> RunResult:
         """Run in the calling thread (a ``%%step`` cell), then bind the produced outputs in the namespace."""
         self._refuse_while_running()
-        options = self._options(pipeline, overrides, targets, force, jobs)
+        options = self._options(pipeline, overrides, targets, force, jobs, selected)
         subscribers = [*self.subscribers, *([on_event] if on_event else [])]
         result = run_pipeline(
             pipeline, store=self.store, workdir=self.workdir, options=options, subscribers=subscribers, cancel=cancel
@@ -192,10 +217,13 @@ class LiveSession:
         jobs: int | None = None,
         on_event: Subscriber | None = None,
         on_done: Callable[[RunResult | None, BaseException | None], None] | None = None,
+        selected: frozenset[str] | None = None,
     ) -> BackgroundRun:
         """Start a run on a background thread so the kernel stays free (widget clicks, Stop)."""
         self._refuse_while_running()
-        options = self._options(pipeline, overrides, targets, force, jobs)  # bad overrides fail here, at once
+        options = self._options(
+            pipeline, overrides, targets, force, jobs, selected
+        )  # bad overrides fail here, at once
         subscribers = [*self.subscribers, *([on_event] if on_event else [])]
         cancel = CancelToken()
 

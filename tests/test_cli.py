@@ -162,3 +162,59 @@ def test_graph_writes_dot_and_svg_and_rejects_unknown_formats(flow: Path, tmp_pa
     assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
     bad = cli("graph", flow, "-o", tmp_path / "dag.txt")
     assert bad.returncode == 2 and ".dot" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_jupyter_subcommand_form_works(flow: Path) -> None:
+    """`jupyter pipelines ...` reaches the same CLI (jupyter finds `jupyter-pipelines` on PATH)."""
+    jupyter = Path(sys.executable).with_name("jupyter")
+    done = subprocess.run([str(jupyter), "pipelines", "show", str(flow)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "total" in done.stdout and "numbers" in done.stdout
+
+
+def _statuses(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    assert done.returncode in (0, 1), done.stderr
+    return {name: step["status"] for name, step in json.loads(done.stdout)["steps"].items()}
+
+
+def test_selective_execution_only_from_to_and_force(flow: Path) -> None:
+    assert cli("run", flow).returncode == 0
+    only = _statuses(cli("run", flow, "--json", "--only", "total", "--force", "total"))
+    assert only["total"] == "succeeded" and only["make"] == "cached"
+    assert "tag" not in only and "report" not in only  # not needed by the selection: not considered
+    start = _statuses(cli("run", flow, "--json", "--from", "tag", "--force", "tag"))
+    assert start["tag"] == "succeeded" and start["report"] == "cached"  # same outputs: early cut-off
+    upto = _statuses(cli("run", flow, "--json", "--to", "total", "--force", "make,total"))
+    assert upto == {"make": "succeeded", "total": "succeeded"}
+    unknown = cli("run", flow, "--only", "nope")
+    assert unknown.returncode == 2 and "nope" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_selective_run_says_which_step_must_run_first(flow: Path) -> None:
+    done = cli("run", flow, "--only", "total")
+    assert done.returncode == 2
+    assert "make" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_why_explains_a_parameter_change(flow: Path) -> None:
+    assert cli("run", flow).returncode == 0
+    same = cli("why", flow, "make")
+    assert same.returncode == 0 and "cache" in same.stdout.lower()
+    changed = cli("why", flow, "make", "-p", "rows=7")
+    assert changed.returncode == 0 and "rows" in changed.stdout and "7" in changed.stdout
+
+
+def test_runs_gc_and_cache_commands(flow: Path) -> None:
+    for rows in ("1", "2", "3"):
+        assert cli("run", flow, "-p", f"rows={rows}").returncode == 0
+    listed = cli("runs", flow)
+    assert listed.returncode == 0 and len(listed.stdout.strip().splitlines()) == 3
+    shown = cli("cache", "show", flow)
+    assert shown.returncode == 0 and "make" in shown.stdout and "entries" in shown.stdout
+    collected = cli("gc", flow, "--keep", "1")
+    assert collected.returncode == 0 and "removed 2 runs" in collected.stdout
+    assert len(cli("runs", flow).stdout.strip().splitlines()) == 1
+    cleared = cli("cache", "clear", flow, "make")
+    assert cleared.returncode == 0 and "cleared" in cleared.stdout
+    again = _statuses(cli("run", flow, "--json", "-p", "rows=3"))
+    assert again["make"] == "succeeded" and again["tag"] == "cached"

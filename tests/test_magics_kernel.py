@@ -182,3 +182,38 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_reload_rebuilds_the_pipeline_from_the_saved_notebook(kernel: Kernel, tmp_path: Path) -> None:
+    write_notebook(
+        tmp_path / "saved.ipynb",
+        ["%load_ext jupyter_pipelines", "%%step one\na = 1", "%%step two\nb = a + 1"],
+    )
+    # Jupyter Server tells the kernel its notebook through JPY_SESSION_NAME; set it as the server would.
+    kernel.execute("import os; os.environ['JPY_SESSION_NAME'] = 'saved.ipynb'")
+    kernel.execute("%load_ext jupyter_pipelines")
+    assert "step one" not in kernel.execute("%pipeline show --text").stdout
+    assert "one (cell" not in kernel.execute("%pipeline show --text").stdout
+    reloaded = kernel.execute("%pipeline reload")
+    assert reloaded.status == "ok" and "2 steps" in reloaded.stdout, reloaded.text
+    shown = kernel.execute("%pipeline show --text").stdout
+    assert "one" in shown and "two" in shown and "reads a" in shown
+    assert kernel.execute("%pipeline reset").status == "ok"
+    assert "one (cell" not in kernel.execute("%pipeline show --text").stdout
+
+
+def test_why_load_and_cache_magics(kernel: Kernel) -> None:
+    kernel.execute("%load_ext jupyter_pipelines")
+    kernel.execute("%%parameters\nn: int = 2", cell_id="p")
+    assert kernel.execute("%%step grow\nitems = list(range(n))", cell_id="a").status == "ok"
+    assert kernel.execute("%pipeline run --wait -p n=5").status == "ok"
+    why = kernel.execute("%pipeline why grow -p n=9")
+    assert why.status == "ok" and "n" in why.stdout and "9" in why.stdout, why.text
+    runs = kernel.execute("%pipeline runs").stdout.strip().splitlines()
+    first_run = runs[-1].split()[0]
+    loaded = kernel.execute(f"%pipeline load grow --run {first_run}")
+    assert loaded.status == "ok" and "items" in loaded.stdout
+    assert kernel.execute("items").results == ["[0, 1]"]
+    assert "grow" in kernel.execute("%pipeline cache").stdout
+    assert "cleared" in kernel.execute("%pipeline cache clear").stdout
+    assert "empty" in kernel.execute("%pipeline cache").stdout

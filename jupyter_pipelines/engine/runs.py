@@ -47,6 +47,9 @@ class RunOptions:
 
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     targets: frozenset[str] | None = None  # None: every step; else these plus what they need upstream
+    # Selective execution (``selection.select_steps``): only these run; the steps they need that are not selected
+    # give the outputs of their latest successful run. None: every step runs (or comes from the cache).
+    selected: frozenset[str] | None = None
     force: frozenset[str] = frozenset()  # rerun these even if cached
     jobs: int | None = None  # max parallel steps; None: os.cpu_count()
     kernel_namespace: dict[str, Any] | None = None  # for executor="kernel" steps; None: run them as processes
@@ -71,6 +74,7 @@ class StepResult:
     signature: str | None = None
     attempts: int = 0
     unsaved: dict[str, str] = field(default_factory=dict)  # outputs that could not be stored: name -> type
+    parts: dict[str, str] = field(default_factory=dict)  # the signature's parts (``signature.py``), for ``why``
 
     def to_dict(self, root: Path) -> dict[str, Any]:
         return {
@@ -87,6 +91,7 @@ class StepResult:
             "signature": self.signature,
             "attempts": self.attempts,
             "unsaved": dict(self.unsaved),
+            "parts": dict(self.parts),
         }
 
     @classmethod
@@ -105,6 +110,7 @@ class StepResult:
             signature=data.get("signature"),
             attempts=int(data.get("attempts", 0)),
             unsaved=dict(data.get("unsaved", {})),
+            parts=dict(data.get("parts", {})),
         )
 
 
@@ -184,13 +190,14 @@ def new_run_id(now: float | None = None) -> str:
 
 
 def _relative(path: Path | None, root: Path) -> str | None:
+    """``path`` relative to the store root when inside it (string work: ``Path.relative_to`` is slow)."""
     if path is None:
         return None
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    text, prefix = str(path), str(root) + os.sep
+    if text.startswith(prefix):
+        return text[len(prefix) :].replace(os.sep, "/")
+    return text
 
 
 def _absolute(path: str | None, root: Path) -> Path | None:
-    return None if path is None else root / path
+    return None if path is None else Path(os.path.join(root, path))

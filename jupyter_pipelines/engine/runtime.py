@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
+import errno
 import hashlib
 import io
 import itertools
@@ -47,6 +49,11 @@ try:
     import cloudpickle as _cloudpickle
 except ImportError:  # pragma: no cover
     _cloudpickle = None  # type: ignore[assignment]
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows: no gc running beside a run there
+    _fcntl = None  # type: ignore[assignment]
 
 HASH_ALGORITHM = "xxh3_128" if _xxhash is not None else "blake2b_128"
 EXTENSIONS = {"npy": "npy", "cloudpickle": "pkl", "pickle": "pkl", "dir": "dir"}
@@ -149,20 +156,46 @@ def _dump(value: object, out: _HashingWriter) -> str:
     return "pickle"
 
 
+class _ObjectsLock(object):
+    """A shared ``flock`` on ``<store>/locks/objects.lock`` while an object is put in place: ``gc`` takes it
+    exclusively while it deletes, so it never deletes an object that a commit has just found already stored."""
+
+    def __init__(self, store_root: str) -> None:
+        self.path = os.path.join(store_root, "locks", "objects.lock")
+        self.fd = -1
+
+    def __enter__(self) -> "_ObjectsLock":
+        if _fcntl is not None:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            _fcntl.flock(self.fd, _fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc) -> None:  # type: ignore[no-untyped-def]
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
 def _commit(temp: str, digest: str, fmt: str, store_root: str, size: int, type_: str) -> dict:
     relative = "objects/%s/%s.%s" % (digest[:2], digest, EXTENSIONS[fmt])
     destination = os.path.join(store_root, relative)
     os.makedirs(os.path.dirname(destination), exist_ok=True)
-    if os.path.exists(destination):  # same content already stored
-        if os.path.isdir(temp):
-            shutil.rmtree(temp, ignore_errors=True)
+    with _ObjectsLock(store_root):
+        if os.path.exists(destination):  # same content already stored: mark it as just used (gc spares it)
+            if os.path.isdir(temp):
+                shutil.rmtree(temp, ignore_errors=True)
+            else:
+                os.unlink(temp)
+            with contextlib.suppress(OSError):  # not ours to touch: another user's gc cannot remove it either
+                os.utime(destination)
         else:
-            os.unlink(temp)
-    else:
-        try:
-            os.replace(temp, destination)
-        except OSError:  # a directory raced in by a concurrent run: same content
-            shutil.rmtree(temp, ignore_errors=True)
+            try:
+                os.replace(temp, destination)
+            except OSError:  # a directory raced in by a concurrent run: same content
+                shutil.rmtree(temp, ignore_errors=True)
     return {"hash": "%s:%s" % (HASH_ALGORITHM, digest), "format": fmt, "path": relative, "type": type_, "size": size}
 
 
@@ -176,6 +209,10 @@ def save_value(value: object, store_root: str) -> dict:
             out = _HashingWriter(raw)
             try:
                 fmt = _dump(value, out)
+            except OSError as error:
+                if error.errno in _DISK_FULL:
+                    raise  # the store's problem, not the value's
+                raise Unserializable(type_name(value), "%s: %s" % (type(error).__name__, error)) from None
             except Exception as error:
                 raise Unserializable(type_name(value), "%s: %s" % (type(error).__name__, error)) from None
         os.chmod(temp, 0o444)
@@ -307,9 +344,28 @@ def _save_outputs(spec: dict, namespace: dict, result: dict) -> None:
             result["outputs"][name] = save_value(namespace[name], store_root)
         except Unserializable as error:
             result["unsaved"][name] = {"type": error.type, "error": error.reason}
+        except OSError as error:
+            if error.errno not in _DISK_FULL:
+                raise
+            raise _StepError(
+                "step %r: %s while saving its output %r (nothing already stored was lost)"
+                % (spec["step"], disk_full_message(os.path.join(store_root, "objects"), error), name)
+            ) from None
     for name in needed:
         if name in result["unsaved"]:
             raise _StepError(_unsaved_message(spec, name, result["unsaved"][name]))
+
+
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def disk_full_message(path: str, error: OSError) -> str:
+    """The words for a full disk, naming the path and the free space: what a user needs to free space and retry."""
+    try:
+        free = "%.1f MB free" % (shutil.disk_usage(path).free / 1e6)
+    except OSError:
+        free = "free space unknown"
+    return "the disk is full (%s) writing %s, %s" % (error.strerror or error, path, free)
 
 
 class _StepError(Exception):

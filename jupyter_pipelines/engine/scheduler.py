@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
+import logging
 import os
 import selectors
 import signal
@@ -40,8 +41,10 @@ from .executors import ProcessPool, SpawnPool, ZygotePool, run_in_kernel
 from .publish import Publisher
 from .records import RecordWriter
 from .runs import CancelToken, ObjectRef, RunOptions, RunResult, StepResult
-from .signature import step_signature
-from .store import Store, read_json
+from .signature import Signature, SignatureContext, step_signature
+from .store import Store, try_read_json
+
+log = logging.getLogger(__name__)
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 DONE = ("succeeded", "cached")
@@ -62,10 +65,32 @@ def run_pipeline(
     return _Run(pipeline, store, Path(workdir).absolute(), options, subscribers, cancel or CancelToken()).execute()
 
 
+class _LazyLog:
+    """A step's log file, created at its first write: most steps print nothing, and creating a file costs
+    ~60 us here (two per step)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            self._file = open(self.path, "ab")  # noqa: SIM115 - open for the rest of the run
+        self._file.write(data)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class _LogPump:
     """Copies one pipe of a running step to its log file and publishes the text as StepLog events."""
 
-    def __init__(self, fd: int, stream: str, file: IO[bytes], publish: Any) -> None:
+    def __init__(self, fd: int, stream: str, file: _LazyLog, publish: Any) -> None:
         self.fd = fd
         self.stream = stream
         self.file = file
@@ -121,21 +146,29 @@ class _Run:
         self.subscribers = list(subscribers)
         self.cancel = cancel
         self.parameters = self._parameter_values()
+        self.index = store.file_index()
+        self.context = SignatureContext(workdir, self.index, store.packages_path)
+        self.reused: dict[str, StepResult] = {}  # steps a selective run takes from their latest successful run
         self.order = self._selected_steps()
         self.max_jobs = max(1, options.jobs or os.cpu_count() or 1)
-        self.cache = Cache(store, pipeline.name)
+        self.cache = Cache(store, pipeline.name, self.index, self._warn)
+        self.read_names: dict[str, set[str]] = {step.name: set() for step in pipeline.steps}
+        for step in pipeline.steps:
+            for item in step.inputs:
+                self.read_names.setdefault(item.step, set()).add(item.name)
         self.needed = specs.needed_outputs(pipeline, self._executor)
         self.status: dict[str, str] = {step.name: "pending" for step in self.order}
         self.upstream = {step.name: step.upstream for step in self.order}
         self.results: dict[str, StepResult] = {}
-        self.signatures: dict[str, str | None] = {}
+        self.signatures: dict[str, Signature | None] = {}
+        self.input_hashes: dict[str, dict[str, str]] = {}
         self.failed_root: dict[str, str] = {}
         self.jobs: dict[str, _Job] = {}
         self.kernel_step: str | None = None
         self.pool: ProcessPool | None = None
         self.cancelled = False
         self.selector = selectors.DefaultSelector()
-        self.logs: dict[str, tuple[IO[bytes], IO[bytes]]] = {}
+        self.logs: dict[str, tuple[_LazyLog, _LazyLog]] = {}
 
     # --- setup ------------------------------------------------------------------------------------------------
 
@@ -152,14 +185,36 @@ class _Run:
             missing = sorted(set(step.upstream) - names)
             if missing:
                 raise RunError(f"step {step.name!r} depends on {missing[0]!r}, which is not a step of the pipeline")
-        for option, given in (("target", self.options.targets or ()), ("forced step", self.options.force)):
+        given_options = (
+            ("target", self.options.targets or ()),
+            ("forced step", self.options.force),
+            ("selected step", self.options.selected or ()),
+        )
+        for option, given in given_options:
             unknown = sorted(set(given) - names)
             if unknown:
                 raise RunError(f"{option} {unknown[0]!r} is not a step of pipeline {self.pipeline.name!r}")
-        if self.options.targets is None:
-            return list(self.pipeline.steps)
-        wanted = self.pipeline.upstream_of(set(self.options.targets))
+        wanted = names if self.options.targets is None else self.pipeline.upstream_of(set(self.options.targets))
+        if self.options.selected is not None:
+            wanted = self._plan_selection(wanted & self.options.selected)
         return [step for step in self.pipeline.steps if step.name in wanted]
+
+    def _plan_selection(self, selected: set[str]) -> set[str]:
+        """Selective execution: the selected steps run; each step they need that is not selected gives the
+        outputs of its latest successful run, found now, before anything runs."""
+        if not selected:
+            raise RunError("the selection leaves no step to run", hint="Select steps that the targets need.")
+        needed = {up for name in selected for up in self.pipeline.step(name).upstream} - selected
+        for name in sorted(needed, key=self.pipeline.step_names.index):
+            latest = self.store.latest_result(self.pipeline.name, name, self.index)
+            if latest is None:
+                users = sorted(n for n in selected if name in self.pipeline.step(n).upstream)
+                raise RunError(
+                    f"step {name!r} has no successful run to take its outputs from, and {users[0]!r} needs them",
+                    hint=f"Run {name!r} first (e.g. --to {name}), or add it to the selection.",
+                )
+            self.reused[name] = latest
+        return selected | needed
 
     def _executor(self, step: Step) -> str:
         kernel = step.executor == "kernel" and step.script is None and self.options.kernel_namespace is not None
@@ -185,9 +240,10 @@ class _Run:
     def execute(self) -> RunResult:
         self.started = time.time()
         self.run_id, self.run_dir = self.store.new_run(self.pipeline.name)
+        self.results_dir = str(self.run_dir / "results")
         self.publisher = Publisher(self.run_dir / "events.jsonl", self.subscribers)
         self.records = RecordWriter()
-        self.store.write_summary(self._result("running"))
+        self.store.write_summary(self._result("running"), fsync=False)
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
@@ -200,6 +256,7 @@ class _Run:
                     RunStarted(self.run_id, self.pipeline.name, tuple(s.name for s in self.order), self.parameters)
                 )
                 self._write_tracked_files()
+                self.context.prepare([s for s in self.order if s.name not in self.reused])
                 self._loop()
             except BaseException as error:  # KeyboardInterrupt above all: stop every worker before re-raising
                 interrupted = error
@@ -209,7 +266,10 @@ class _Run:
             self._close()
             os.close(wake_r)
             os.close(wake_w)
-        result = self._finish(failed=interrupted is not None and not isinstance(interrupted, KeyboardInterrupt))
+        try:
+            result = self._finish(failed=interrupted is not None and not isinstance(interrupted, KeyboardInterrupt))
+        finally:
+            self.store.end_run(self.run_dir)
         if interrupted is not None:
             raise interrupted
         return result
@@ -229,6 +289,7 @@ class _Run:
     def _wait(self) -> None:
         """Wait for something to happen (log output, a worker exit, a deadline, cancel) and handle it."""
         timeout = self._next_timeout()
+        self.publisher.flush()
         for key, _ in self.selector.select(timeout):
             key.data()
         if self.pool is not None:
@@ -297,6 +358,10 @@ class _Run:
         run = self._result(status)
         self.records.close()  # every result record and cache entry is on disk before the summary says so
         self.store.write_summary(run)
+        try:
+            self.index.save()
+        except OSError as error:  # only a cache of hashes: the next run hashes again
+            log.warning("could not save the file fingerprint index: %s", error)
         self.publisher.publish(RunFinished(self.run_id, status, run.duration))  # type: ignore[arg-type]
         self.publisher.close()
         return run
@@ -319,22 +384,33 @@ class _Run:
         progress = True
         while progress and not self.cancel.cancelled:
             progress = False
-            for step in self.order:
-                if self.status[step.name] != "pending":
+            for step in [s for s in self.order if self.status[s.name] == "pending"]:
+                if self.status[step.name] != "pending":  # stopped meanwhile (a kernel step's run cancelled it)
                     continue
-                upstream = [self.status[name] for name in self.upstream[step.name] if name in self.status]
-                broken = [name for name in self.upstream[step.name] if self.status.get(name) in BROKEN]
-                if broken:
-                    root = self.failed_root.get(broken[0], broken[0])
+                broken, waiting = self._upstream_state(step)
+                if broken is not None:
+                    root = self.failed_root.get(broken, broken)
                     self.failed_root[step.name] = root
-                    status = "cancelled" if self.status[broken[0]] == "cancelled" else "skipped"
+                    status = "cancelled" if self.status[broken] == "cancelled" else "skipped"
                     self._stop_step(step.name, status, f"upstream step {root!r} failed")
                     progress = True
-                elif all(s in DONE for s in upstream):
+                elif not waiting:
                     if self._kernel_busy_or_full(step):
                         continue
                     self._start(step)
                     progress = True
+
+    def _upstream_state(self, step: Step) -> tuple[str | None, bool]:
+        """The first upstream step that failed (or None), and whether some upstream step has not finished."""
+        waiting = False
+        for name in self.upstream[step.name]:
+            state = self.status.get(name)  # None: not part of this run
+            if state is None or state in DONE:
+                continue
+            if state in BROKEN:
+                return name, waiting
+            waiting = True
+        return None, waiting
 
     def _kernel_busy_or_full(self, step: Step) -> bool:
         if self._executor(step) == "kernel":
@@ -342,7 +418,15 @@ class _Run:
         return len(self.jobs) >= self.max_jobs
 
     def _start(self, step: Step) -> None:
-        """Reuse a cached result, or run the step: in the kernel right now, else launch its process."""
+        """Reuse a cached result, or run the step: in the kernel right now, else launch its process.
+
+        The signature is computed now, when every upstream step is done, from its outputs' object hashes: a
+        rerun upstream step whose outputs hash the same leaves this signature, and so this cache hit, unchanged
+        (early cut-off).
+        """
+        if step.name in self.reused:
+            self._reuse(step, self.reused[step.name])
+            return
         try:
             inputs, hashes = specs.resolve_inputs(step, self.results, in_kernel=self._in_kernel(step))
         except specs.InputProblem as problem:
@@ -350,13 +434,12 @@ class _Run:
             return
         signature = None
         if hashes is not None:
-            signature = step_signature(
-                self.pipeline, step, parameters=self.parameters, input_hashes=hashes, workdir=self.workdir
-            )
+            self.input_hashes[step.name] = hashes
+            signature = self._signature(step, hashes)
         self.signatures[step.name] = signature
         forced = step.name in self.options.force
         if signature is not None and may_reuse(step, use_cache=self.options.use_cache, forced=forced):
-            hit = self.cache.lookup(signature)
+            hit = self.cache.lookup(step, signature.digest)
             if hit is not None:
                 self._cached(step, hit, signature)
                 return
@@ -374,22 +457,58 @@ class _Run:
 
         return check
 
-    def _cached(self, step: Step, hit: StepResult, signature: str) -> None:
-        result = dataclasses.replace(
-            hit, name=step.name, status="cached", cached_from=hit.run_id, signature=signature, duration=0.0
+    def _signature(self, step: Step, hashes: dict[str, str]) -> Signature:
+        return step_signature(
+            self.pipeline, step, parameters=self.parameters, input_hashes=hashes, context=self.context
         )
+
+    def _cached(self, step: Step, hit: StepResult, signature: Signature) -> None:
+        result = dataclasses.replace(
+            hit,
+            name=step.name,
+            status="cached",
+            cached_from=hit.run_id,
+            signature=signature.digest,
+            parts=signature.parts,
+            duration=0.0,
+        )
+        self._use_past_result(step, result)
+
+    def _reuse(self, step: Step, latest: StepResult) -> None:
+        """A step outside a selective run's selection: its latest successful run's outputs stand in."""
+        origin = latest.cached_from or latest.run_id
+        result = dataclasses.replace(latest, name=step.name, status="cached", cached_from=origin, duration=0.0)
+        self._use_past_result(step, result)
+
+    def _use_past_result(self, step: Step, result: StepResult) -> None:
         if self._executor(step) == "kernel":
             assert self.options.kernel_namespace is not None
             self.options.kernel_namespace.update(self.store.load_outputs(result))
         self._record(result)
         self.publisher.publish(
-            StepFinished(self.run_id, step.name, "cached", 0.0, cached_from=hit.run_id, outputs=tuple(hit.outputs))
+            StepFinished(
+                self.run_id,
+                step.name,
+                "cached",
+                0.0,
+                cached_from=result.cached_from,
+                outputs=tuple(result.outputs),
+            )
         )
 
-    def _log_files(self, step: Step) -> tuple[IO[bytes], IO[bytes]]:
+    def _warn(self, step: str, message: str) -> None:
+        """A problem the run works around (a corrupt object): in the step's stderr log, the events and the log."""
+        log.warning("%s", message)
+        with contextlib.suppress(OSError):
+            err = self._log_files(self.pipeline.step(step))[1]
+            err.write((message + "\n").encode("utf-8", "replace"))
+            err.flush()
+        self.publisher.publish(StepLog(self.run_id, step, "stderr", message + "\n"))
+
+    def _log_files(self, step: Step) -> tuple[_LazyLog, _LazyLog]:
         if step.name not in self.logs:
-            out = open(self._log_path(step.name, "stdout"), "ab")  # noqa: SIM115 - open for the whole run
-            err = open(self._log_path(step.name, "stderr"), "ab")  # noqa: SIM115
+            out = _LazyLog(self._log_path(step.name, "stdout"))
+            err = _LazyLog(self._log_path(step.name, "stderr"))
             self.logs[step.name] = (out, err)
         return self.logs[step.name]
 
@@ -499,7 +618,7 @@ class _Run:
             raw = None
             error = f"step {step.name!r} timed out after {step.timeout:g}s"
         else:
-            raw = read_json(job.result_path) if job.result_path.exists() else None
+            raw = try_read_json(job.result_path)
             error = raw["error"] if raw is not None else _exit_message(step.name, code)
         job.result_path.unlink(missing_ok=True)
         if raw is not None and raw["status"] == "succeeded":
@@ -550,6 +669,7 @@ class _Run:
         return self.run_dir / "logs" / f"{name}.{stream}"
 
     def _succeeded(self, step: Step, raw: dict[str, Any], duration: float, attempt: int) -> None:
+        signature = self.signatures.get(step.name)
         result = StepResult(
             name=step.name,
             status="succeeded",
@@ -557,16 +677,21 @@ class _Run:
             display=raw.get("display"),
             outputs={name: ObjectRef.from_dict(ref) for name, ref in raw["outputs"].items()},
             run_id=self.run_id,
-            signature=self.signatures.get(step.name),
+            signature=signature.digest if signature is not None else None,
+            parts=signature.parts if signature is not None else {},
             attempts=attempt,
             unsaved={name: info["type"] for name, info in raw.get("unsaved", {}).items()},
             stdout_path=self._log_path(step.name, "stdout"),
             stderr_path=self._log_path(step.name, "stderr"),
         )
         self._record(result)
-        signature = self.signatures.get(step.name)
         if signature is not None and may_store(step):
-            self.cache.save(signature, result, self.records.submit)
+            signatures = [signature]
+            if any(key.startswith("data:") for key in signature.parts) or step.path_literals:
+                # Only the files as the step left them: see "Files a step writes" in cache.py.
+                signatures = [self._signature(step, self.input_hashes[step.name])]
+            read_names = self.read_names[step.name]
+            self.cache.save(step, signatures, result, read_names=read_names, write=self.records.submit)
         self.publisher.publish(
             StepFinished(self.run_id, step.name, "succeeded", duration, outputs=tuple(result.outputs))
         )
@@ -595,9 +720,17 @@ class _Run:
         self.publisher.publish(StepSkipped(self.run_id, name, reason, status))  # type: ignore[arg-type]
 
     def _record(self, result: StepResult) -> None:
+        """Note a step's outcome; write its record at once unless it came from the cache.
+
+        A cached step's record only repeats an earlier one (the cache entry, the earlier run's record), so it goes
+        to ``summary.json`` at the end of the run only: a fully cached run of 100 steps then creates no per-step
+        files, which would cost more than the rest of the run (~100 us each here).
+        """
         self.status[result.name] = result.status
         self.results[result.name] = result
-        self.records.submit(self.store.step_result_path(self.run_dir, result.name), result.to_dict(self.store.root))
+        if result.status != "cached":
+            path = os.path.join(self.results_dir, result.name + ".json")  # strings: Path objects cost here
+            self.records.submit(path, result.to_dict(self.store.root), fsync=False)
 
 
 def _exit_message(step: str, code: int | None) -> str:
