@@ -21,10 +21,15 @@ Executor = Literal["process", "kernel"]
 PreludeKind = Literal["import", "function", "class", "constant"]
 EdgeReason = Literal["reads", "after"]
 CacheScope = Literal["pipeline", "shared"]
+StepKind = Literal["processing", "training", "model", "register", "transform"]
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+JsonScalar = str | int | float | bool
 
 PARAMETER_TYPES: tuple[ParameterType, ...] = ("str", "int", "float", "bool")
 EXECUTORS: tuple[Executor, ...] = ("process", "kernel")
 CACHE_SCOPES: tuple[CacheScope, ...] = ("pipeline", "shared")
+STEP_KINDS: tuple[StepKind, ...] = ("processing", "training", "model", "register", "transform")
+COMPARE_OPS: tuple[CompareOp, ...] = ("==", "!=", "<", "<=", ">", ">=")
 STEP_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
@@ -87,6 +92,70 @@ class CacheConfig:
     expire_after: str | None = None
 
 
+# ---- conditions (``--when``): one tree for the local engine and the SageMaker export ---------------------------
+
+
+@dataclass(frozen=True)
+class ValueRef:
+    """An upstream step's output, optionally subscripted with literal keys: ``report['mse']['value']``."""
+
+    step: str
+    name: str
+    path: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParameterRef:
+    """A pipeline parameter's value."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class JsonLiteral:
+    """A JSON scalar written in the condition (a string, a whole or finite number, true or false)."""
+
+    value: JsonScalar
+
+
+Operand = ValueRef | ParameterRef | JsonLiteral
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``left OP right`` with one of :data:`COMPARE_OPS`."""
+
+    op: CompareOp
+    left: Operand
+    right: Operand
+
+
+@dataclass(frozen=True)
+class InList:
+    """``operand in [v1, v2, ...]`` (``not in`` is ``Not(InList(...))``)."""
+
+    operand: Operand
+    values: tuple[Operand, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    condition: Condition
+
+
+@dataclass(frozen=True)
+class And:
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    conditions: tuple[Condition, ...]
+
+
+Condition = Compare | InList | Not | And | Or
+
+
 @dataclass(frozen=True)
 class Step:
     """One pipeline step: a ``%%step`` cell, or a script (``--script`` / ``%%writefile --step``)."""
@@ -126,6 +195,21 @@ class Step:
     # "a"; relative imports are not modules). The engine looks up their package versions for the cache key.
     modules: tuple[str, ...] = ()
     last_expression: bool = False  # the body ends in an expression whose value is displayed
+    # ``--kind``: what SageMaker job the step becomes (locally every kind runs its cell; see the engine for the rest)
+    kind: StepKind = "processing"
+    image: str | None = None  # ``--image URI``
+    framework: str | None = None  # ``--framework NAME:VERSION``, resolved to an image URI per region at export
+    instance_type: str | None = None  # ``--instance-type ml.m5.large``
+    instance_count: int | str | None = None  # ``--instance-count``: a number, or the name of an int parameter
+    requirements: str | None = None  # ``--requirements FILE``: pip requirements installed before the step runs
+    # ``--when``: run the step only if the condition holds (its ValueRef steps are upstream, through ``inputs``)
+    condition: Condition | None = None
+    condition_text: str | None = None  # the ``--when`` expression as written
+    condition_step: str | None = None  # name of the (shared) condition step; set whenever ``condition`` is
+    # ``--else-fail``: the message ("{value}": the first value the condition reads). Like ``condition_step`` and
+    # ``fail_step``, shared by every step with an equal condition (given on one of them, set on all).
+    else_fail: str | None = None
+    fail_step: str | None = None  # name of the fail step; set whenever ``else_fail`` is
 
     @property
     def upstream(self) -> tuple[str, ...]:

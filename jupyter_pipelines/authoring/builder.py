@@ -13,12 +13,27 @@ from __future__ import annotations
 
 import bisect
 import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import AnalysisError, HeaderError, ParameterError
-from ..model import CacheConfig, Parameter, Pipeline, PreludePart, Step, StepInput, TrackedFile
+from ..model import (
+    STEP_NAME_PATTERN,
+    CacheConfig,
+    Condition,
+    Operand,
+    Parameter,
+    ParameterRef,
+    Pipeline,
+    PreludePart,
+    Step,
+    StepInput,
+    TrackedFile,
+    ValueRef,
+)
 from .analysis import CodeInfo, analyze_code, parse_code
+from .conditions import GRAMMAR, parse_condition
 from .describe import describe_pipeline
 from .files import files_used, path_literals, python_references
 from .header import ParametersHeader, StepHeader, WritefileHeader, split_cell
@@ -359,13 +374,32 @@ def _make_step(
         cache=CacheConfig(enabled=not header.no_cache, expire_after=header.cache),
         cache_scope=header.cache_scope,
         data_inputs=header.inputs,
+        kind=header.kind,
+        image=header.image,
+        framework=header.framework,
+        instance_type=header.instance_type,
+        instance_count=_instance_count(notebook, step),
+        requirements=header.requirements,
+        condition_text=header.when,
+        else_fail=header.else_fail,
     )
+    condition, condition_inputs = _condition(notebook, step)
+    base = replace(base, condition=condition)
     if step.info is None:  # a script receives every parameter and reads nothing from other steps
         assert step.script is not None
         files = files_used([step.script], (), notebook.files)
-        script = replace(base, script=step.script, parameters=parameter_names, files=files)
+        inputs = tuple(StepInput(name, upstream) for name, upstream in sorted(condition_inputs.items()))
+        script = replace(base, script=step.script, parameters=parameter_names, files=files, inputs=inputs)
         return _with_references(script, (), (), notebook.files)
+    if header.kind in ("model", "register") and "predict" not in step.outputs:
+        raise AnalysisError(
+            f"{step.label} is a --kind {header.kind} step, so its cell must bind `predict`: the function that serves "
+            "the model.",
+            hint="E.g. def predict(features): return model.predict(features)",
+        )
     needs = _resolve(notebook, parts, step)
+    for name, upstream in condition_inputs.items():  # the condition reads them: they flow into the step
+        needs.inputs.setdefault(name, upstream)
     prelude = tuple(sorted(needs.parts, key=_part_order))
     literals = set(step.info.string_literals)
     imported = list(step.info.imported)
@@ -387,12 +421,126 @@ def _make_step(
     return _with_references(made, literals, imported, notebook.files)
 
 
+# ---- --when: names in conditions, shared condition steps ----------------------------------------------------------
+
+
+def _instance_count(notebook: _Notebook, step: _StepCell) -> int | str | None:
+    count = step.header.instance_count
+    if isinstance(count, str):
+        declared = {p.name: p for p in notebook.parameters if p.cell_index < step.cell.index}
+        if count not in declared or declared[count].type != "int":
+            raise AnalysisError(
+                f"{step.label}: --instance-count {count} names no int parameter declared above it.",
+                hint="Give a whole number, or declare it in a %%parameters cell (e.g. instance_count: int = 1).",
+            )
+    return count
+
+
+def _condition(notebook: _Notebook, step: _StepCell) -> tuple[Condition | None, dict[str, str]]:
+    """Parse ``--when`` with its names resolved by the dependency rule; returns it and the inputs it reads."""
+    text = step.header.when
+    if text is None:
+        return None, {}
+    inputs: dict[str, str] = {}
+    cell = step.cell.index
+
+    def resolve(name: str, path: tuple[str | int, ...]) -> Operand:
+        binder = notebook.latest(name, cell)
+        if binder is not None and binder.kind == "step":
+            inputs[name] = binder.ref
+            return ValueRef(binder.ref, name, path)
+        if binder is not None and binder.kind == "parameter":
+            if path:
+                raise AnalysisError(
+                    f"{step.label}: --when subscripts parameter {name!r}, but parameters are single values.",
+                    hint=GRAMMAR,
+                )
+            return ParameterRef(name)
+        if binder is not None:
+            why = f"{binder.describe()}, outside any step"
+        else:
+            later = notebook.later(name, cell + 1)
+            why = f"{later.describe()}, after this step" if later is not None else "no cell above it defines it"
+        raise AnalysisError(
+            f"{step.label}: --when reads {name!r}, which is not an output of an upstream step or a parameter: {why}.",
+            hint="A condition reads outputs of steps above it and %%parameters. " + GRAMMAR,
+        )
+
+    return parse_condition(text, resolve, where=step.label), inputs
+
+
+_VALID_NAME = re.compile(STEP_NAME_PATTERN)
+
+
+def _shared_name(group: list[Step], field_name: str, default: str, what: str, headers: Mapping[str, str]) -> str:
+    """The one name a group of steps gives a shared condition or fail step (explicit, else the default)."""
+    explicit = sorted({headers[s.name] for s in group if s.name in headers})
+    if len(explicit) > 1:
+        raise AnalysisError(
+            f"steps {', '.join(repr(s.name) for s in group)} share the condition {group[0].condition_text!r} but "
+            f"name its {what} differently: {', '.join(explicit)}.",
+            hint=f"Give the same {field_name} (or give it once).",
+        )
+    name = explicit[0] if explicit else default
+    if not _VALID_NAME.fullmatch(name):
+        raise AnalysisError(
+            f"step {group[0].name!r}: the default name of its {what}, {name!r}, is not a valid step name "
+            "(more than 64 characters).",
+            hint=f"Name it with {field_name} NAME.",
+        )
+    return name
+
+
+def _name_conditions(steps: list[Step], headers: Mapping[str, StepHeader]) -> list[Step]:
+    """Steps with equal conditions share one condition step (and fail step): give every one of them its names."""
+    groups: dict[Condition, list[Step]] = {}
+    for step in steps:
+        if step.condition is not None:
+            groups.setdefault(step.condition, []).append(step)
+    taken = {s.name: f"step {s.name!r}" for s in steps}
+    explicit = {n: h.condition_step for n, h in headers.items() if h.condition_step}
+    explicit_fail = {n: h.fail_step for n, h in headers.items() if h.fail_step}
+    named: dict[str, Step] = {}
+    for group in groups.values():
+        default = f"{group[0].name}-Condition"
+        condition_step = _shared_name(group, "--condition-step", default, "condition step", explicit)
+        messages = sorted({s.else_fail for s in group if s.else_fail is not None})
+        if len(messages) > 1:
+            raise AnalysisError(
+                f"steps {', '.join(repr(s.name) for s in group)} share the condition {group[0].condition_text!r} "
+                f"but give different --else-fail messages: {', '.join(map(repr, messages))}.",
+                hint="Give the same message (or give it once).",
+            )
+        names = [condition_step]
+        fail_step = None
+        if messages:
+            fail_step = _shared_name(group, "--fail-step", f"{condition_step}-Fail", "fail step", explicit_fail)
+            names.append(fail_step)
+        for name in names:
+            if name in taken:
+                raise AnalysisError(
+                    f"the condition {group[0].condition_text!r} (step {group[0].name!r}) becomes a step named "
+                    f"{name!r}, but that name is taken by {taken[name]}.",
+                    hint="Choose another name with --condition-step / --fail-step.",
+                )
+            taken[name] = f"the condition {group[0].condition_text!r}"
+        for step in group:
+            named[step.name] = replace(
+                step,
+                condition_step=condition_step,
+                else_fail=messages[0] if messages else None,
+                fail_step=fail_step,
+            )
+    return [named.get(step.name, step) for step in steps]
+
+
 def build_pipeline(cells: Sequence[Cell], name: str) -> Pipeline:
     """Build and validate the pipeline the cells describe (raises a PipelineError naming the cell and the fix)."""
     notebook = _collect(cells)
     parts = {part.key: part for plain in notebook.plain.values() for part in plain.parts}
     parameter_names = tuple(p.name for p in notebook.parameters)
     steps = [_make_step(notebook, parts, step, parameter_names) for step in notebook.steps]
+    steps = _name_conditions(steps, {step.header.name: step.header for step in notebook.steps})
     check_after(steps)
     ordered = sort_steps(steps)
     used = {key for step in ordered for key in step.prelude}

@@ -21,6 +21,8 @@ def _seconds(value: float) -> str:
 def _summary(step: Step) -> str:
     kind = f"script {step.script}" if step.script is not None else "cell step"
     details = [kind, f"{step.executor} executor"]
+    if step.kind != "processing":
+        details.append(f"kind {step.kind}")
     if step.retry:
         details.append(f"retry {step.retry}")
     if step.timeout is not None:
@@ -70,6 +72,26 @@ def _step_lines(pipeline: Pipeline, step: Step) -> list[str]:
         lines.append(f"    cache: {cache}")
     if step.env:
         lines.append("    env: " + " ".join(f"{name}={value!r}" for name, value in step.env))
+    lines += _sagemaker_lines(step)
+    return lines
+
+
+def _sagemaker_lines(step: Step) -> list[str]:
+    """The condition and the SageMaker settings, when given."""
+    lines = []
+    if step.condition is not None:
+        lines.append(f"    when: {step.condition_text} (condition step {step.condition_step})")
+        if step.else_fail is not None:
+            lines.append(f"    else fail: {step.else_fail!r} (fail step {step.fail_step})")
+    sagemaker = [
+        f"image {step.image}" if step.image else "",
+        f"framework {step.framework}" if step.framework else "",
+        f"instance type {step.instance_type}" if step.instance_type else "",
+        f"instance count {step.instance_count}" if step.instance_count is not None else "",
+        f"requirements {step.requirements}" if step.requirements else "",
+    ]
+    if any(sagemaker):
+        lines.append("    sagemaker: " + ", ".join(item for item in sagemaker if item))
     return lines
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from ..durations import DurationError, parse_duration
 from ..errors import HeaderError
-from ..model import CACHE_SCOPES, EXECUTORS, STEP_NAME_PATTERN, CacheScope, Executor
+from ..model import CACHE_SCOPES, EXECUTORS, STEP_KINDS, STEP_NAME_PATTERN, CacheScope, Executor, StepKind
+from .conditions import GRAMMAR, condition_problem
 
 __all__ = [
     "STEP_HELP",
@@ -57,6 +58,16 @@ class StepHeader:
     cache: str | None = None  # normalized ISO 8601 expiry (``--cache 30d`` -> "P30D")
     cache_scope: CacheScope = "pipeline"
     inputs: tuple[str, ...] = ()  # data paths: relative (normalized, inside the notebook directory) or absolute
+    kind: StepKind = "processing"
+    image: str | None = None
+    framework: str | None = None  # NAME:VERSION, resolved to an image URI at export
+    instance_type: str | None = None
+    instance_count: int | str | None = None  # a number or the name of an int parameter
+    requirements: str | None = None
+    when: str | None = None  # the condition as written (its shape is checked here, its names by the builder)
+    else_fail: str | None = None
+    condition_step: str | None = None
+    fail_step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 _MAGIC = re.compile(r"%%(\S*)(.*)", re.DOTALL)
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+_FRAMEWORK = re.compile(r"[a-z][a-z0-9-]*:[A-Za-z0-9][A-Za-z0-9._-]*")
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
 
 
 class _BadValue(ValueError):
@@ -179,6 +193,47 @@ def _data_path(item: str) -> str:
         ) from None
 
 
+def _kind(raw: str) -> StepKind:
+    for kind in STEP_KINDS:
+        if raw == kind:
+            return kind
+    raise _BadValue(raw)
+
+
+def _pattern(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        if not pattern.fullmatch(raw):
+            raise _BadValue(raw)
+        return raw
+
+    return convert
+
+
+def _instance_count(raw: str) -> int | str:
+    if _WHOLE_NUMBER.fullmatch(raw) and int(raw) >= 1:
+        return int(raw)
+    if _IDENTIFIER.fullmatch(raw):
+        return raw
+    raise _BadValue(raw)
+
+
+def _requirements_path(raw: str) -> str:
+    return check_relative_path(raw, option="--requirements")
+
+
+def _condition_text(raw: str) -> str:
+    problem = condition_problem(raw)
+    if problem is not None:
+        raise _Explained(problem, GRAMMAR)
+    return raw
+
+
+def _message(raw: str) -> str:
+    if not raw.strip():
+        raise _BadValue(raw)
+    return raw
+
+
 def _data_paths(raw: str) -> tuple[str, ...]:
     items = [item.strip() for item in raw.split(",")]
     if not all(items):
@@ -208,6 +263,7 @@ class Option:
     render: Callable[[Any], list[str]] | None = None  # field value -> option values (for round-tripping)
     takes_value: bool = True  # False: a flag that sets its field to True (``--no-cache``)
     conflicts: tuple[str, ...] = ()  # flags that cannot be given together with this one
+    requires: str | None = None  # a flag that must be given too
 
 
 def _render_list(value: tuple[str, ...]) -> list[str]:
@@ -247,6 +303,32 @@ STEP_OPTIONS: tuple[Option, ...] = (
            "a comma-separated list of paths, relative to the notebook directory or absolute", _data_paths,
            "data files or directories the step reads: a change to their content reruns it (repeatable)",
            multiple=True, render=_render_list),
+    Option("--kind", "kind", "KIND", "one of: " + ", ".join(STEP_KINDS), _kind,
+           "what SageMaker step it becomes: processing (default); training (its outputs are the model); model or "
+           "register (creates or registers the model of the training step it reads: the cell binds `predict`); "
+           "transform (batch predictions: result = predict(array))"),
+    Option("--image", "image", "URI", "a container image URI (no spaces)", _pattern(_IMAGE),
+           "the container image the step runs in on SageMaker", conflicts=("--framework",)),
+    Option("--framework", "framework", "NAME:VERSION", "NAME:VERSION, e.g. sklearn:1.2-1", _pattern(_FRAMEWORK),
+           "a SageMaker framework image, resolved per region at export: sklearn:1.2-1, xgboost:1.7-1, "
+           "pytorch:2.0.1-cpu-py310 (default at export: sklearn:1.2-1)"),
+    Option("--instance-type", "instance_type", "TYPE", "an instance type like ml.m5.large",
+           _pattern(_INSTANCE_TYPE), "the SageMaker instance type (default at export: ml.m5.large)"),
+    Option("--instance-count", "instance_count", "N|PARAMETER", "a whole number >= 1 or an int parameter's name",
+           _instance_count, "how many instances run the step on SageMaker (default 1)"),
+    Option("--requirements", "requirements", "FILE", "a relative path inside the notebook directory",
+           _requirements_path, "a pip requirements file installed before the step runs on SageMaker"),
+    Option("--when", "when", "EXPR", "a condition", _condition_text,
+           "run the step (and the steps downstream of it) only if EXPR holds, e.g. "
+           "\"report['mse'] <= mse_threshold\"; steps with the same EXPR share one condition step"),
+    Option("--else-fail", "else_fail", "MESSAGE", "a non-empty message", _message,
+           "when the --when condition is false, fail the run with MESSAGE ({value}: the value it read)",
+           requires="--when"),
+    Option("--condition-step", "condition_step", "NAME", "a step name ([A-Za-z0-9_-]{1,64})",
+           _pattern(_STEP_NAME), "name of the condition step in the export (default: STEP-Condition)",
+           requires="--when"),
+    Option("--fail-step", "fail_step", "NAME", "a step name ([A-Za-z0-9_-]{1,64})", _pattern(_STEP_NAME),
+           "name of the fail step in the export (default: CONDITION-Fail)", requires="--else-fail"),
 )  # fmt: skip
 
 _OPTIONS_BY_FLAG = {option.flag: option for option in STEP_OPTIONS}
@@ -424,6 +506,11 @@ def _check_conflicts(values: dict[str, Any], where: str) -> None:
     for option in STEP_OPTIONS:
         if option.field not in values:
             continue
+        needed = _OPTIONS_BY_FLAG[option.requires] if option.requires else None
+        if needed is not None and needed.field not in values:
+            raise HeaderError(
+                f"{option.flag} needs {needed.flag}.", where=where, hint=f"{needed.flag}: {needed.help}."
+            )
         for flag in option.conflicts:
             other = _OPTIONS_BY_FLAG[flag]
             if other.field in values:
@@ -468,7 +555,15 @@ def format_step_line(header: StepHeader) -> str:
         rendered = option.render(value) if option.render else [str(value)]
         for text in rendered:  # a value starting with "-" would read as an option: glue it on with "="
             words += [f"{option.flag}={text}"] if text.startswith("-") else [option.flag, text]
-    return " ".join(shlex.quote(word) if i > 0 else word for i, word in enumerate(words))
+    return " ".join(_quote(word) if i > 0 else word for i, word in enumerate(words))
+
+
+def _quote(word: str) -> str:
+    """``shlex.quote``, but a word with single quotes and nothing special inside double quotes (a ``--when``
+    subscript like ``report['mse']``) is written in double quotes, as a person would."""
+    if "'" in word and not any(char in word for char in '"\\'):
+        return f'"{word}"'
+    return shlex.quote(word)
 
 
 # ---- %%parameters and %%writefile ------------------------------------------------------------------------------

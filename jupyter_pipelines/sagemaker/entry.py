@@ -1,0 +1,250 @@
+"""The entry point of a step inside a SageMaker processing or training job; shipped in the step's code bundle.
+
+It is never imported by the package. Beside it in the bundle: ``runtime.py`` (the engine's step runtime, copied
+unchanged), ``cloudpickle/`` (pure Python, copied from the installed package), ``step.json`` (the step: code,
+prelude, names, parameter types) and the step's tracked files under ``src/`` (the working directory, as the
+notebook directory is locally). Stdlib-only, Python 3.8 syntax: it runs on the framework images' Python.
+
+It adapts SageMaker's file layout to the runtime, which runs the cell exactly as it runs locally:
+
+- inputs: ``/opt/ml/processing/input/<upstream>/`` (processing) or ``/opt/ml/input/data/<upstream>/`` (training)
+  hold ``<name>.npy`` / ``<name>.pkl`` per value; a training upstream's ``model.tar.gz`` is unpacked first; a
+  script upstream's directory is passed as the value of ``output``;
+- outputs: ``<name>.npy`` / ``<name>.pkl`` in ``/opt/ml/processing/output/<step>/`` or ``/opt/ml/model/``, plus
+  ``properties.json`` (the values ``--when`` conditions read, as JSON) for SageMaker's property file;
+- parameters: ``JP_PARAM_<NAME>`` environment variables (processing) or ``jp_param_<name>`` hyperparameters
+  (training), converted back to their declared types.
+
+``JP_SAGEMAKER_ROOT`` replaces ``/opt/ml`` (tests run a job on a local directory tree).
+"""
+
+import builtins
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import runtime  # noqa: E402  (the engine's step runtime, beside this file in the bundle)
+
+ROOT = os.environ.get("JP_SAGEMAKER_ROOT", "/opt/ml")
+PROPERTY_FILE = "properties.json"
+FORMATS = (("npy", "npy"), ("pkl", "cloudpickle"))
+
+
+class StepFailure(Exception):
+    """A problem this adapter found (not the user's code): its message is the whole error."""
+
+
+def load_spec():  # type: ignore[no-untyped-def]
+    with open(os.path.join(HERE, "step.json")) as handle:
+        return json.load(handle)
+
+
+def coerce(name, kind, text):  # type: ignore[no-untyped-def]
+    """A parameter's text as SageMaker passes it, back to its declared type."""
+    if text is None:
+        raise StepFailure("parameter %r has no value in the job" % name)
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "bool":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1"):
+                return True
+            if lowered in ("false", "0"):
+                return False
+            raise ValueError(text)
+    except ValueError:
+        raise StepFailure("parameter %r should be %s, got %r" % (name, kind, text)) from None
+    return text
+
+
+def env_name(name):  # type: ignore[no-untyped-def]
+    return "JP_PARAM_" + name.upper()
+
+
+def parameters(spec):  # type: ignore[no-untyped-def]
+    types = spec.get("parameters", {})
+    if spec["mode"] == "training":
+        path = os.path.join(ROOT, "input", "config", "hyperparameters.json")
+        with open(path) as handle:
+            raw = json.load(handle)
+        return {name: coerce(name, kind, raw.get("jp_param_" + name)) for name, kind in types.items()}
+    return {name: coerce(name, kind, os.environ.get(env_name(name))) for name, kind in types.items()}
+
+
+def layout(spec):  # type: ignore[no-untyped-def]
+    """(input root, output directory) for this kind of job."""
+    if spec["mode"] == "training":
+        return os.path.join(ROOT, "input", "data"), os.environ.get("SM_MODEL_DIR", os.path.join(ROOT, "model"))
+    return os.path.join(ROOT, "processing", "input"), os.path.join(ROOT, "processing", "output", spec["step"])
+
+
+def unpacked(directory):  # type: ignore[no-untyped-def]
+    """A training upstream arrives as ``model.tar.gz``: unpack it once and use that directory instead."""
+    archive = os.path.join(directory, "model.tar.gz")
+    if not os.path.isfile(archive):
+        return directory
+    target = tempfile.mkdtemp(prefix="jp-model-")
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, filter="data")
+        else:  # pragma: no cover - Python before 3.8.17 / 3.9.17
+            tar.extractall(target)
+    return target
+
+
+def value_ref(directory, name, upstream):  # type: ignore[no-untyped-def]
+    for extension, fmt in FORMATS:
+        path = os.path.join(directory, "%s.%s" % (name, extension))
+        if os.path.exists(path):
+            return {"path": path, "format": fmt}
+    raise StepFailure("step %r did not output %r, which this step reads" % (upstream, name))
+
+
+def input_refs(spec, input_root):  # type: ignore[no-untyped-def]
+    refs = {}
+    directories = {}
+    for name, upstream in sorted(spec.get("inputs", {}).items()):
+        if upstream not in directories:
+            directories[upstream] = unpacked(os.path.join(input_root, upstream))
+        if upstream in spec.get("script_upstreams", []):
+            refs[name] = {"path": directories[upstream], "format": "dir"}
+        else:
+            refs[name] = value_ref(directories[upstream], name, upstream)
+    return refs
+
+
+def jsonable(value, where):  # type: ignore[no-untyped-def]
+    """A value as plain JSON data: numpy scalars and arrays become numbers and lists."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item, where) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item, where) for item in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    for method in ("tolist", "item"):
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return jsonable(convert(), where)
+    raise StepFailure("%s is a %s, which a condition cannot read as JSON" % (where, type(value).__name__))
+
+
+def write_properties(spec, namespace, output_dir):  # type: ignore[no-untyped-def]
+    names = spec.get("properties", [])
+    if not names:
+        return
+    data = {}
+    for name in names:
+        if name not in namespace:
+            raise StepFailure("step %r did not bind %r, which a --when condition reads" % (spec["step"], name))
+        data[name] = jsonable(namespace[name], repr(name))
+    try:
+        text = json.dumps(data, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise StepFailure("a value a --when condition reads is NaN or infinite, which is not JSON") from None
+    with open(os.path.join(output_dir, PROPERTY_FILE), "w") as handle:
+        handle.write(text)
+
+
+def run_cell(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
+    store = tempfile.mkdtemp(prefix="jp-store-")
+    cell = {
+        "kind": "cell",
+        "step": spec["step"],
+        "code": spec["code"],
+        "code_line": spec.get("code_line", 1),
+        "last_expression": spec.get("last_expression", False),
+        "prelude": spec.get("prelude", []),
+        "parameters": parameters(spec),
+        "inputs": input_refs(spec, input_root),
+        "binds": spec.get("binds", []),
+        "outputs": spec.get("outputs", []),
+        "needed": spec.get("needed", []),
+        "executor": "process",
+        "env": {},
+        "store": store,
+    }
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    result = runtime.run_cell(cell, namespace)
+    if result["status"] != "succeeded":
+        raise StepFailure(result["error"] or "the step failed")
+    if result.get("display"):
+        print(result["display"])
+    for name, unsaved in sorted(result.get("unsaved", {}).items()):
+        print("output %r (%s) was not saved: %s" % (name, unsaved["type"], unsaved["error"]), file=sys.stderr)
+    for name, ref in sorted(result["outputs"].items()):
+        extension = runtime.EXTENSIONS[ref["format"]]
+        shutil.copyfile(os.path.join(store, ref["path"]), os.path.join(output_dir, "%s.%s" % (name, extension)))
+    write_properties(spec, namespace, output_dir)
+    shutil.rmtree(store, ignore_errors=True)
+
+
+def run_script(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
+    """A script step gets the local processing-job contract: JP_INPUT_DIR, JP_INPUT_<UPSTREAM>, JP_OUTPUT_DIR."""
+    values = parameters(spec)
+    env = dict(os.environ)
+    for upstream in spec.get("upstream", []):
+        env["JP_INPUT_" + upstream.upper().replace("-", "_")] = unpacked(os.path.join(input_root, upstream))
+    env["JP_INPUT_DIR"] = input_root
+    env["JP_OUTPUT_DIR"] = output_dir
+    env["JP_PARAMETERS"] = json.dumps(values, sort_keys=True)
+    for name, value in values.items():
+        env[env_name(name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    argv = [sys.executable, spec["script"], "--input-dir", input_root, "--output-dir", output_dir]
+    code = subprocess.call(argv, env=env)
+    if code != 0:
+        raise StepFailure("script %s exited with code %d (its log above says why)" % (spec["script"], code))
+
+
+def install_requirements(spec):  # type: ignore[no-untyped-def]
+    if spec.get("requirements"):
+        path = os.path.join(HERE, "step-requirements.txt")
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--no-input", "-q", "-r", path])
+
+
+def report_failure(message):  # type: ignore[no-untyped-def]
+    """Print the error and leave it where SageMaker shows a job's failure reason."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    for name in ("failure", "message"):
+        try:
+            os.makedirs(os.path.join(ROOT, "output"), exist_ok=True)
+            with open(os.path.join(ROOT, "output", name), "w") as handle:
+                handle.write(message[-1000:])
+        except OSError:
+            pass
+
+
+def main():  # type: ignore[no-untyped-def]
+    spec = load_spec()
+    input_root, output_dir = layout(spec)
+    try:
+        install_requirements(spec)
+        os.makedirs(output_dir, exist_ok=True)
+        source = os.path.join(HERE, "src")  # the step's tracked files, as in the notebook directory
+        os.chdir(source if os.path.isdir(source) else tempfile.mkdtemp(prefix="jp-work-"))
+        if spec.get("script"):
+            run_script(spec, input_root, output_dir)
+        else:
+            run_cell(spec, input_root, output_dir)
+    except StepFailure as error:
+        report_failure(str(error))
+        return 1
+    except subprocess.CalledProcessError as error:
+        report_failure("installing the step's requirements failed: %s" % error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
