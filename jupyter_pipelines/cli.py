@@ -1,4 +1,4 @@
-"""The command-line skin: ``jupyter-pipelines run | show | graph | logs NOTEBOOK.ipynb`` (or ``jupyter pipelines``).
+"""The command-line skin: ``jupyter-pipelines run | show | export | graph | logs ... NOTEBOOK.ipynb``.
 
 It builds the same pipeline from the saved notebook that the magics build in a kernel (one reader, one parser)
 and runs it with the same engine. Exit codes: 0 success, 1 a step failed, 2 bad input (one line, no traceback),
@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print a machine-readable summary instead of progress")
     run.add_argument("-v", "--verbose", action="store_true", help="stream every step's output")
     _add_selection(run)
+
+    export = sub.add_parser("export", help="write the SageMaker pipeline definition JSON (and its code bundles)")
+    export.add_argument("notebook")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the definition, e.g. pipeline.json")
+    _add_export_settings(export)
 
     why = sub.add_parser("why", help="explain why a step will rerun or come from the cache")
     why.add_argument("notebook")
@@ -79,6 +84,15 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="append", default=[], metavar="A,B", help="rerun these, ignoring the cache")
 
 
+def _add_export_settings(parser: argparse.ArgumentParser) -> None:
+    """Flags that override the notebook's saved settings (``metadata.jupyter_pipelines``)."""
+    parser.add_argument("--role-arn", metavar="ARN", help="the SageMaker execution role")
+    parser.add_argument("--bucket", metavar="BUCKET", help="S3 bucket for code and outputs")
+    parser.add_argument("--region", metavar="REGION", help="AWS region, e.g. eu-west-1")
+    parser.add_argument("--prefix", metavar="PREFIX", help="S3 key prefix (default: the pipeline name)")
+    parser.add_argument("--name", metavar="NAME", help="pipeline name (default: from the notebook's file name)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -90,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _logs(args)
         if args.command == "graph":
             return _graph(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "why":
             return _why(args)
         if args.command == "runs":
@@ -185,6 +201,18 @@ def _graph(args: argparse.Namespace) -> int:
     pipeline, _ = _load(args.notebook)
     render_graph_file(pipeline, Path(args.output))
     print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .authoring.notebook import read_settings
+    from .sagemaker.settings import SETTINGS, write_export
+
+    pipeline, workdir = _load(args.notebook)
+    settings = read_settings(args.notebook)
+    settings.update({key: getattr(args, key) for key in SETTINGS if getattr(args, key)})
+    written = write_export(pipeline, settings, workdir, Path(args.output))
+    print(f"wrote {written} (code bundles in {written.parent / (written.stem + '.bundles')})", file=sys.stderr)
     return EXIT_OK
 
 

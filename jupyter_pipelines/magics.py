@@ -27,6 +27,7 @@ from .engine.why import explain
 from .errors import HeaderError, PipelineError, RunError
 from .model import Pipeline
 from .progress import cache_table, step_line, summary_table
+from .sagemaker.settings import SETTINGS
 from .session import LiveSession, find_notebook
 
 PIPELINE_HELP = """\
@@ -39,6 +40,10 @@ PIPELINE_HELP = """\
   load STEP [--run ID]                        bring a past run's outputs of STEP into the kernel
   runs                                        the recorded runs, newest first
   cache [show | clear [STEP]]                 the cache's size and entries; clear it (all or one step)
+  export [PATH] [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N]
+                                              write the SageMaker pipeline definition JSON and its code bundles
+  config [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N]
+                                              export settings for this kernel (over the notebook's metadata)
   wait                                        wait for the background run and show its summary
   stop                                        stop the background run (its running steps are terminated)
   show [--text]                               the pipeline: steps, dependencies and why (graph widget later)
@@ -90,6 +95,15 @@ def _pipeline_parser() -> _Parser:
     load = sub.add_parser("load", add_help=False)
     load.add_argument("step")
     load.add_argument("--run", metavar="ID")
+    export = sub.add_parser("export", add_help=False)
+    export.add_argument("output", nargs="?")
+    config = sub.add_parser("config", add_help=False)
+    for p in (export, config):
+        p.add_argument("--role-arn")
+        p.add_argument("--bucket")
+        p.add_argument("--region")
+        p.add_argument("--prefix")
+        p.add_argument("--name")
     cache = sub.add_parser("cache", add_help=False)
     cache.add_argument("action", nargs="?", choices=["show", "clear"], default="show")
     cache.add_argument("step", nargs="?")
@@ -291,6 +305,14 @@ class PipelineMagics(Magics):
         elif command == "load":
             names = session.load(args.step, run_id=args.run)
             print(f"loaded {', '.join(names) or 'nothing'} from step '{args.step}'.")
+        elif command == "export":
+            flags: dict[str, str] = {key: getattr(args, key) for key in SETTINGS if getattr(args, key)}
+            written = session.export(Path(args.output) if args.output else None, flags)
+            print(f"wrote {written} (code bundles in {written.with_suffix('.bundles')})")
+        elif command == "config":
+            session.settings.update({key: getattr(args, key) for key in SETTINGS if getattr(args, key)})
+            current = session.export_settings()
+            print("\n".join(f"{key}: {current[key]}" for key in SETTINGS if key in current) or "no settings yet.")
         elif command == "runs":
             for run in session.store.list_runs(session.pipeline_name):
                 print(f"{run.run_id}  {run.status:<9}  {run.duration:7.2f}s")

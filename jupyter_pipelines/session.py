@@ -74,6 +74,7 @@ class LiveSession:
         self._bound: dict[str, str] = {}  # kernel name -> object hash last bound, to skip reloading it
         self._lock = threading.Lock()
         self._widget: Any = None
+        self.settings: dict[str, str] = {}  # %pipeline config in this kernel (over the notebook's metadata)
 
     # -- building ---------------------------------------------------------------------------------------------
     @property
@@ -113,7 +114,7 @@ class LiveSession:
                 run_step=lambda name: self._start_from_widget(targets=[name], force=[name]),
                 run_from=lambda name: self._start_from_widget(from_step=name),
                 stop=self.stop,
-                export=None,
+                export=lambda: str(self.export()),
                 promote=None,
             )
             self._widget = PipelineWidget(pipeline, actions)
@@ -164,6 +165,24 @@ class LiveSession:
             jobs=jobs or self.jobs,
             kernel_namespace=self.namespace,
         )
+
+    # -- export -----------------------------------------------------------------------------------------------
+    def export_settings(self) -> dict[str, str]:
+        """The saved notebook's settings, overridden by ``%pipeline config`` in this kernel."""
+        from .authoring.notebook import read_settings
+
+        saved = read_settings(self.notebook) if self.notebook is not None else {}
+        return {**saved, **self.settings}
+
+    def export(self, output: Path | None = None, overrides: Mapping[str, str] | None = None) -> Path:
+        """Write the SageMaker definition (default: ``<notebook>.pipeline.json`` beside the notebook)."""
+        from .sagemaker.settings import write_export
+
+        settings = {**self.export_settings(), **{k: v for k, v in (overrides or {}).items() if v}}
+        target = output if output is not None else self.workdir / f"{self.pipeline_name}.pipeline.json"
+        if not target.is_absolute():
+            target = self.workdir / target
+        return write_export(self.build(), settings, self.workdir, target)
 
     def load(self, step: str, run_id: str | None = None) -> list[str]:
         """Bring a step's outputs from a past run (default: its latest successful one) into the namespace."""

@@ -218,3 +218,31 @@ def test_runs_gc_and_cache_commands(flow: Path) -> None:
     assert cleared.returncode == 0 and "cleared" in cleared.stdout
     again = _statuses(cli("run", flow, "--json", "-p", "rows=3"))
     assert again["make"] == "succeeded" and again["tag"] == "cached"
+
+
+EXPORT_FLAGS = [
+    "--role-arn",
+    "arn:aws:iam::123456789012:role/SageMakerRole",
+    "--bucket",
+    "bucket-a",
+    "--region",
+    "eu-west-1",
+]
+
+
+def test_export_writes_a_definition_from_flags_or_notebook_metadata(flow: Path, tmp_path: Path) -> None:
+    missing = cli("export", flow, "-o", tmp_path / "p.json")
+    assert missing.returncode == 2 and "--role-arn" in missing.stderr and "Traceback" not in missing.stderr
+    done = cli("export", flow, "-o", tmp_path / "p.json", *EXPORT_FLAGS)
+    assert done.returncode == 0, done.stderr
+    definition = json.loads((tmp_path / "p.json").read_text())
+    assert definition["Version"] == "2020-12-01"
+    assert {step["Name"] for step in definition["Steps"]} >= {"make", "total"}
+    assert (tmp_path / "p.bundles").is_dir()
+    # The same settings saved in the notebook's metadata are used when no flag is given.
+    notebook = json.loads(flow.read_text())
+    notebook["metadata"]["jupyter_pipelines"] = dict(zip(["role_arn", "bucket", "region"], EXPORT_FLAGS[1::2]))
+    flow.write_text(json.dumps(notebook))
+    again = cli("export", flow, "-o", tmp_path / "q.json")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "q.json").read_bytes() == (tmp_path / "p.json").read_bytes()  # deterministic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -217,3 +218,31 @@ def test_why_load_and_cache_magics(kernel: Kernel) -> None:
     assert "grow" in kernel.execute("%pipeline cache").stdout
     assert "cleared" in kernel.execute("%pipeline cache clear").stdout
     assert "empty" in kernel.execute("%pipeline cache").stdout
+
+
+def test_export_and_config_magics(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.execute("%load_ext jupyter_pipelines")
+    assert kernel.execute("%%step one\nx = 1", cell_id="a").status == "ok"
+    missing = kernel.execute("%pipeline export out/p.json")
+    assert missing.status == "error" and "%pipeline config --role-arn" in missing.error
+    configured = kernel.execute(
+        "%pipeline config --role-arn arn:aws:iam::123456789012:role/R --bucket bucket-one --region us-east-1"
+    )
+    assert "bucket: bucket-one" in configured.stdout
+    written = kernel.execute("%pipeline export out/p.json")
+    assert written.status == "ok", written.text
+    definition = json.loads((tmp_path / "out" / "p.json").read_text())
+    assert [step["Name"] for step in definition["Steps"]] == ["one"]
+
+
+def test_widget_export_button_writes_the_definition(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.execute("%load_ext jupyter_pipelines")
+    assert kernel.execute("%%step one\nx = 1", cell_id="a").status == "ok"
+    kernel.execute(
+        "%pipeline config --role-arn arn:aws:iam::123456789012:role/R --bucket bucket-one --region us-east-1"
+    )
+    clicked = kernel.execute("import jupyter_pipelines\nw = jupyter_pipelines.current()\nw.export_button.click()")
+    assert clicked.status == "ok", clicked.text
+    written = tmp_path / "notebook.pipeline.json"  # no notebook file: the pipeline is named "notebook"
+    assert json.loads(written.read_text())["Steps"][0]["Name"] == "one"
+    assert kernel.execute("w.export_button.disabled").results == ["False"]

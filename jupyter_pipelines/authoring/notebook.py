@@ -119,3 +119,22 @@ def pipeline_from_notebook(path: str | Path) -> Pipeline:
             f"{path} has no steps: start a cell with %%step NAME to make it a pipeline step.",
         )
     return pipeline
+
+
+SETTINGS_KEY = "jupyter_pipelines"
+
+
+def read_settings(path: str | Path) -> dict[str, str]:
+    """Per-notebook settings (``metadata.jupyter_pipelines``: role_arn, bucket, region, prefix, name), or ``{}``.
+
+    The export and promotion read them so the magics, the widget and the CLI agree; anything that is not a
+    string-to-string mapping is ignored rather than trusted.
+    """
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    settings = document.get("metadata", {}).get(SETTINGS_KEY, {}) if isinstance(document, dict) else {}
+    if not isinstance(settings, dict):
+        return {}
+    return {str(k): v for k, v in settings.items() if isinstance(v, str)}
