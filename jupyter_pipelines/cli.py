@@ -131,6 +131,11 @@ def _load(notebook: str):  # type: ignore[no-untyped-def]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .engine import prestart
+
+    # Start the warm worker first, so its start-up overlaps importing and reading the notebook, not the first step.
+    prestart(Path(args.notebook).resolve().parent)
+
     from .authoring.parameters import parse_overrides, resolve_parameters
     from .engine import RunOptions, Store, run_pipeline
     from .engine.selection import select_steps, split_names

@@ -4,6 +4,10 @@ kernel steps run in the live namespace on the engine's thread.
 Pools are driven by the engine's selector loop: they register their file descriptors with a callback and report
 ``on_exit(job, exit_code)`` (None when the worker vanished). Every step process leads its own process group, so
 ``signal_job`` reaches whatever the step started too.
+
+``prestart(workdir)`` starts a zygote before the run is even known (the CLI calls it before it parses the
+notebook), so its interpreter start-up overlaps that work; the run's ``ZygotePool`` adopts it. This module stays
+light to import for that reason (the step runtime is imported on first use).
 """
 
 from __future__ import annotations
@@ -17,11 +21,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-from . import runtime
 
 ExitCallback = Callable[[str, int | None], None]
 
@@ -54,8 +57,113 @@ class ProcessPool:
         pass
 
 
+def _spawn_zygote(workdir: Path, modules: list[str] | None) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """A zygote for ``workdir`` and the engine's end of its socket; ``modules=None`` makes it wait for a preload."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        command = [sys.executable, "-m", "jupyter_pipelines.engine.zygote", str(child.fileno())]
+        if modules is not None:
+            command.append(json.dumps(modules))
+        process = subprocess.Popen(
+            command, pass_fds=(child.fileno(),), cwd=workdir, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    return process, parent
+
+
+class _Prestarted:
+    """A zygote started ahead of its run, not adopted yet: it waits (without forking) for its preload message."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.key = _prestart_key(workdir)
+        self.process, self.sock = _spawn_zygote(workdir, None)
+
+    def discard(self) -> None:
+        """Stop it now (it has no children before its preload); closing the socket alone would do, eventually."""
+        self.sock.close()
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.process.wait()
+
+
+_prestarted: _Prestarted | None = None
+_prestart_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _prestart_key(workdir: Path) -> tuple[str, str]:
+    return sys.executable, os.path.realpath(workdir)
+
+
+def prestart(workdir: Path) -> None:
+    """Start the zygote of a run in ``workdir`` now, before the run (and its modules) are known.
+
+    The next ``ZygotePool`` for the same workdir (and interpreter) adopts it and sends it the modules to preload;
+    one for another workdir, or no run at all, leaves it waiting until this process exits (or the next
+    ``prestart`` replaces it): it then exits without having forked anything. Never raises: without it the run
+    starts its own zygote, as it would anyway."""
+    global _prestarted, _atexit_registered
+    if not hasattr(os, "fork"):  # the zygote launcher is not available here
+        return
+    key = _prestart_key(workdir)
+    with _prestart_lock:
+        old = _prestarted
+        if old is not None and old.key == key and old.process.poll() is None:
+            return
+        _prestarted = None
+        if old is not None:
+            old.discard()
+        try:
+            _prestarted = _Prestarted(workdir)
+        except (OSError, subprocess.SubprocessError):  # e.g. the directory does not exist: the run will say so
+            return
+        if not _atexit_registered:
+            import atexit
+
+            atexit.register(_discard_prestarted)
+            _atexit_registered = True
+
+
+def prestarted_pid() -> int | None:
+    """The pid of the zygote ``prestart`` left waiting for adoption, if any (for tests and diagnostics)."""
+    current = _prestarted
+    return None if current is None else current.process.pid
+
+
+def _discard_prestarted() -> None:
+    global _prestarted
+    with _prestart_lock:
+        current, _prestarted = _prestarted, None
+    if current is not None:
+        current.discard()
+
+
+def _adopt(workdir: Path, modules: list[str]) -> tuple[subprocess.Popen[bytes], socket.socket] | None:
+    """The prestarted zygote for ``workdir``, told which modules to preload; None if there is none (or it died)."""
+    global _prestarted
+    with _prestart_lock:
+        current = _prestarted
+        if current is None or current.key != _prestart_key(workdir):
+            return None
+        _prestarted = None
+    if current.process.poll() is None:
+        try:
+            current.sock.sendall((json.dumps({"op": "preload", "modules": modules}) + "\n").encode("utf-8"))
+        except OSError:  # it died just now
+            pass
+        else:
+            return current.process, current.sock
+    current.discard()
+    return None
+
+
 class ZygotePool(ProcessPool):
-    """Forks each step from one warm, single-threaded zygote process (see ``zygote.py`` for the protocol)."""
+    """Forks each step from one warm, single-threaded zygote process (see ``zygote.py`` for the protocol): the
+    one ``prestart`` started for this workdir if there is one, else a new one."""
 
     def __init__(self, selector: selectors.BaseSelector, on_exit: ExitCallback, workdir: Path, modules: list[str]):
         self._selector = selector
@@ -66,14 +174,13 @@ class ZygotePool(ProcessPool):
         self._live: set[str] = set()
         self._buffer = b""
         self.dead = False
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock = parent
-        command = [sys.executable, "-m", "jupyter_pipelines.engine.zygote", str(child.fileno()), json.dumps(modules)]
-        self._process = subprocess.Popen(
-            command, pass_fds=(child.fileno(),), cwd=workdir, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        child.close()
-        selector.register(parent, selectors.EVENT_READ, self._on_readable)
+        self._process, self._sock = _adopt(workdir, modules) or _spawn_zygote(workdir, modules)
+        selector.register(self._sock, selectors.EVENT_READ, self._on_readable)
+
+    @property
+    def pid(self) -> int:
+        """The zygote's pid (every step process is its child)."""
+        return self._process.pid
 
     def start(self, job: str, spec: dict[str, Any], stdout: int, stderr: int) -> None:
         payload = (json.dumps({"op": "fork", "id": job, "spec": spec}) + "\n").encode("utf-8")
@@ -240,6 +347,8 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 def run_in_kernel(spec: dict[str, Any], namespace: dict[str, Any], sink: Sink) -> dict[str, Any]:
     """Run a cell step in the live namespace on this thread, stdout/stderr captured line by line into ``sink``."""
+    from . import runtime
+
     out, err = _LineWriter("stdout", sink), _LineWriter("stderr", sink)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _environment(spec.get("env", {})):

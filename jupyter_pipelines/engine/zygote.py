@@ -3,9 +3,14 @@
 Forking a warm interpreter costs about a millisecond; starting a fresh one (and importing numpy again) costs
 hundreds. The kernel itself is never forked (it has threads); this process has none.
 
-Started as ``python -m jupyter_pipelines.engine.zygote FD MODULES_JSON`` with FD one end of a Unix stream socket.
+Started as ``python -m jupyter_pipelines.engine.zygote FD MODULES_JSON`` with FD one end of a Unix stream socket,
+or *prestarted* as ``python -m jupyter_pipelines.engine.zygote FD`` before the run knows its modules (see
+``executors.prestart``): it then imports only what every step needs and waits for a ``preload`` message before it
+forks anything, so an engine that never adopts it costs nothing but the wait (EOF ends it).
 Protocol, one JSON object per line:
 
+- engine -> zygote: ``{"op": "preload", "modules": [...]}`` first (prestarted zygote only; a later one discards
+  the spare so the next step sees the new modules too);
 - engine -> zygote: ``{"op": "fork", "id": ID, "spec": {...}}`` with two file descriptors attached (the write
   ends of the step's stdout and stderr pipes, sent with ``SCM_RIGHTS`` in that order);
 - zygote -> engine: ``{"id": ID, "pid": PID}`` once forked, ``{"id": ID, "status": WAIT_STATUS}`` once reaped.
@@ -47,6 +52,11 @@ def preload(modules: list) -> None:
             continue
 
 
+def freeze() -> None:
+    gc.collect()
+    gc.freeze()  # children then do not dirty (copy) every preloaded object's page when their gc runs
+
+
 def _recv(sock: socket.socket, fds: deque) -> bytes:
     data, ancillary, _flags, _address = sock.recvmsg(65536, socket.CMSG_SPACE(_MAX_FDS * 4))
     for level, kind, payload in ancillary:
@@ -65,21 +75,25 @@ class _Zygote:
     """The serving loop. One forked *spare* child always waits, already detached and warmed up, so a request
     only hands it the spec and pipes; the next spare is forked while that step runs (off the critical path)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, buffer: bytes = b"", fds: deque | None = None) -> None:
         self.sock = sock
+        self.buffer = buffer  # received, not yet handled (what came with a prestarted zygote's preload)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.children = {}  # type: dict  # pid -> job id
-        self.fds = deque()  # type: deque
+        self.fds = deque() if fds is None else fds  # type: deque
         self.spare = None  # type: object  # (pid, socket to hand it a request)
 
     def serve(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine decides when steps stop
-        buffer = b""
+        buffer, self.buffer = self.buffer, b""
         try:
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                self._handle(line)
             while True:
                 if self.spare is None:
                     self.spare = self._fork_spare()
@@ -93,13 +107,23 @@ class _Zygote:
                     buffer += data
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)
-                        self._start(line)
+                        self._handle(line)
                 self._reap()
         finally:
             self._kill_all()
 
-    def _start(self, line: bytes) -> None:
-        job = json.loads(line)["id"]
+    def _handle(self, line: bytes) -> None:
+        message = json.loads(line)
+        if message.get("op") == "preload":  # a late one: the spare forked before it would miss the modules
+            preload(message.get("modules") or [])
+            freeze()
+            if self.spare is not None:
+                self.spare[1].close()  # type: ignore[index]  # it sees EOF and exits; reaped as a non-job
+                self.spare = None
+        else:
+            self._start(line, message["id"])
+
+    def _start(self, line: bytes, job: str) -> None:
         out_fd, err_fd = self.fds.popleft(), self.fds.popleft()
         pid, channel = self.spare if self.spare is not None else self._fork_spare()  # type: ignore[misc]
         self.spare = None
@@ -203,14 +227,40 @@ def _drain(fd: int) -> None:
             raise
 
 
+def _await_modules(sock: socket.socket, fds: deque):  # type: ignore[no-untyped-def]
+    """A prestarted zygote's first message: ``(modules, what was received after it)``, or None at EOF.
+
+    Anything but a ``preload`` first (an engine that does not know the op) means no modules: it is left unread."""
+    buffer = b""
+    while b"\n" not in buffer:
+        data = _recv(sock, fds)
+        if not data:
+            return None
+        buffer += data
+    line, rest = buffer.split(b"\n", 1)
+    message = json.loads(line)
+    if message.get("op") != "preload":
+        return [], buffer
+    return message.get("modules") or [], rest
+
+
 def main(argv=None) -> None:  # type: ignore[no-untyped-def]
     args = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(args[0]))
-    preload(json.loads(args[1]) if len(args) > 1 else [])
-    gc.collect()
-    gc.freeze()  # children then do not dirty (copy) every preloaded object's page when their gc runs
+    fds = deque()  # type: deque
+    buffer = b""
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        _Zygote(sock).serve()
+        if len(args) > 1:
+            modules = json.loads(args[1])
+        else:  # prestarted: warm up what every run needs while the engine finds out which modules this one needs
+            preload([])
+            received = _await_modules(sock, fds)
+            if received is None:  # never adopted: the engine (or its whole process) is gone
+                os._exit(0)
+            modules, buffer = received
+        preload(modules)
+        freeze()
+        _Zygote(sock, buffer, fds).serve()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: the engine waits for this exit
