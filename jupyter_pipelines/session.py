@@ -23,6 +23,7 @@ from .engine.events import Subscriber
 from .engine.selection import select_steps
 from .errors import PipelineError, RunError
 from .model import Pipeline
+from .settings_sync import SettingsSync
 
 
 def find_notebook(namespace: Mapping[str, Any], cwd: Path) -> Path | None:
@@ -75,6 +76,7 @@ class LiveSession:
         self._lock = threading.Lock()
         self._widget: Any = None
         self.settings: dict[str, str] = {}  # %pipeline config in this kernel (over the notebook's metadata)
+        self.settings_sync = SettingsSync()  # the notebook's metadata as the frontend has it (settings_sync.py)
 
     # -- building ---------------------------------------------------------------------------------------------
     @property
@@ -130,7 +132,8 @@ class LiveSession:
             # SageMaker's "run from here" (selective execution): this step and what depends on it run, the rest
             # comes from the latest successful run; the step itself reruns, downstream unless its inputs are the same.
             selected, force = select_steps(pipeline, from_=from_step), [from_step]
-        self.start(pipeline, targets=targets, force=force, selected=selected)
+        overrides = self._widget.parameter_values() if self._widget is not None else {}
+        self.start(pipeline, overrides=overrides, targets=targets, force=force, selected=selected)
 
     def reload(self) -> int:
         """Rebuild the registry from the saved notebook file; returns how many code cells it read."""
@@ -168,11 +171,8 @@ class LiveSession:
 
     # -- export -----------------------------------------------------------------------------------------------
     def export_settings(self) -> dict[str, str]:
-        """The saved notebook's settings, overridden by ``%pipeline config`` in this kernel."""
-        from .authoring.notebook import read_settings
-
-        saved = read_settings(self.notebook) if self.notebook is not None else {}
-        return {**saved, **self.settings}
+        """The notebook's settings (as the frontend has them, else the saved file's), then this kernel's own."""
+        return {**self.settings_sync.notebook_settings(self.notebook), **self.settings}
 
     def export(self, output: Path | None = None, overrides: Mapping[str, str] | None = None) -> Path:
         """Write the SageMaker definition (default: ``<notebook>.pipeline.json`` beside the notebook)."""

@@ -246,3 +246,14 @@ def test_widget_export_button_writes_the_definition(kernel: Kernel, tmp_path: Pa
     written = tmp_path / "notebook.pipeline.json"  # no notebook file: the pipeline is named "notebook"
     assert json.loads(written.read_text())["Steps"][0]["Name"] == "one"
     assert kernel.execute("w.export_button.disabled").results == ["False"]
+
+
+def test_widget_run_uses_the_parameter_inputs(kernel: Kernel) -> None:
+    kernel.execute("%load_ext jupyter_pipelines")
+    kernel.execute("%%parameters\nrows: int = 2", cell_id="p")
+    assert kernel.execute("%%step grow\nitems = list(range(rows))", cell_id="a").status == "ok"
+    code = "import jupyter_pipelines\nw = jupyter_pipelines.current()\nw.parameter_inputs.inputs['rows'].value = 4"
+    assert kernel.execute(code).status == "ok"
+    assert kernel.execute("w.run_button.click()").status == "ok"
+    assert kernel.execute("%pipeline wait").status == "ok"
+    assert kernel.execute("items").results == ["[0, 1, 2, 3]"]

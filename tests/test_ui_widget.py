@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -80,7 +81,7 @@ def test_initial_graph_and_buttons(calls: Calls) -> None:
     assert widget.export_button.disabled and widget.export_button.tooltip == EXPORT_UNAVAILABLE
     assert widget.promote_button.disabled and widget.promote_button.tooltip == PROMOTE_UNCONFIGURED
     assert graph.log == {} and graph.notice == {}
-    assert widget.children[1] is graph
+    assert widget.children[2] is graph and widget.children[1] is widget.parameter_inputs
 
 
 def test_state_after_a_run(calls: Calls) -> None:
@@ -304,3 +305,29 @@ def test_module_version_matches_the_labextension() -> None:
 
     package = json.loads((Path(__file__).parents[1] / "labextension" / "package.json").read_text())
     assert (package["name"], package["version"]) == (MODULE_NAME, MODULE_VERSION)
+
+
+def test_parameters_appear_as_typed_inputs_that_keep_user_values() -> None:
+    params = (
+        Parameter("rows", "int", 5),
+        Parameter("rate", "float", 0.5),
+        Parameter("label", "str", "<b>x</b>"),
+        Parameter("flag", "bool", False),
+    )
+    base = pipeline()
+    widget = PipelineWidget(dataclasses.replace(base, parameters=params), Calls().actions())
+    inputs = widget.parameter_inputs.inputs
+    assert [type(w).__name__ for w in inputs.values()] == ["IntText", "FloatText", "Text", "Checkbox"]
+    assert inputs["label"].value == "<b>x</b>" and inputs["label"].description == "label"
+    assert widget.parameter_values() == {}  # defaults: nothing to override
+    inputs["rows"].value = 9
+    inputs["flag"].value = True
+    assert widget.parameter_values() == {"rows": 9, "flag": True}
+    # The pipeline grows (a new parameter, rate changes type): rows keeps what the user typed.
+    grown = (Parameter("rows", "int", 5), Parameter("rate", "str", "fast"), Parameter("seed", "int", 1))
+    widget.set_pipeline(dataclasses.replace(base, parameters=grown))
+    inputs = widget.parameter_inputs.inputs
+    assert inputs["rows"].value == 9 and inputs["rate"].value == "fast" and inputs["seed"].value == 1
+    assert widget.parameter_values() == {"rows": 9}
+    widget.set_pipeline(dataclasses.replace(base, parameters=()))
+    assert widget.parameter_inputs.layout.display == "none" and not widget.parameter_inputs.children

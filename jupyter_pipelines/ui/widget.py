@@ -20,9 +20,10 @@ import ipywidgets
 
 from ..engine.events import Event, StepLog
 from ..errors import PipelineError
-from ..model import Pipeline
+from ..model import ParameterValue, Pipeline
 from .dot import GraphSpec, build_graph, node_id
 from .graph import PipelineGraph
+from .parameters import ParameterInputs
 from .state import RunState
 from .throttle import Throttle
 
@@ -79,7 +80,8 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
             [self.run_button, self.stop_button, self.export_button, self.promote_button, self.status_label],
             layout=ipywidgets.Layout(align_items="center", flex_flow="row wrap"),
         )
-        super().__init__([toolbar, self.graph])
+        self.parameter_inputs = ParameterInputs()
+        super().__init__([toolbar, self.parameter_inputs, self.graph])
         self.add_class("jp-Pipelines-widget")
         self._throttle = Throttle(self._flush, interval)
         self.graph.on_msg(self._on_graph_message)
@@ -90,6 +92,7 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
     def set_pipeline(self, pipeline: Pipeline) -> None:
         """Show a new version of the pipeline (a step added or changed); run state of known steps is kept."""
         spec = build_graph(pipeline)
+        self.parameter_inputs.set_parameters(pipeline.parameters)
         with self._lock:
             self.pipeline = pipeline
             if spec != self._spec:
@@ -99,6 +102,10 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
                     self.graph.edges = [{**dataclasses.asdict(e), "names": list(e.names)} for e in spec.edges]
                     self.graph.dot = spec.dot
             self._flush()
+
+    def parameter_values(self) -> dict[str, ParameterValue]:
+        """The parameter values set in the widget's inputs that differ from the defaults (runs override these)."""
+        return self.parameter_inputs.values()
 
     def handle_event(self, event: Event) -> None:
         """Fold an engine event in (callable from any thread); the browser hears of it within milliseconds."""
