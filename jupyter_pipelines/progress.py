@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from .engine import RunResult
     from .engine.store import CacheEntry
 
-SYMBOLS = {"succeeded": "✓", "cached": "✓", "failed": "✗", "skipped": "-", "cancelled": "■", "running": "…"}
+SYMBOLS = {
+    "succeeded": "✓",
+    "cached": "✓",
+    "failed": "✗",
+    "skipped": "-",
+    "condition_false": "⊘",
+    "cancelled": "■",
+    "running": "…",
+}
 
 
 def step_line(event: Event) -> str | None:
@@ -44,11 +52,14 @@ def step_line(event: Event) -> str | None:
 def summary_table(result: RunResult) -> str:
     """A fixed-width table of every step of a finished run."""
     width = max((len(name) for name in result.steps), default=4)
+    status_width = max((len(step.status) for step in result.steps.values()), default=9)
     lines = [f"run {result.run_id}: {result.status}"]
     for name, step in result.steps.items():
         extra = f"  cached from run {step.cached_from}" if step.cached_from else ""
         symbol = SYMBOLS.get(step.status, " ")
-        lines.append(f"  {symbol} {name:<{width}}  {step.status:<9} {step.duration:6.2f}s{extra}")
+        lines.append(
+            f"  {symbol} {name:<{width}}  {step.status:<{max(9, status_width)}} {step.duration:6.2f}s{extra}"
+        )
     return "\n".join(lines)
 
 

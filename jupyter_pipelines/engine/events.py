@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-StepStatus = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled"]
+StepStatus = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "condition_false", "cancelled"]
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 Stream = Literal["stdout", "stderr"]
 
@@ -82,12 +82,14 @@ class StepFailed:
 
 @dataclass(frozen=True)
 class StepSkipped:
-    """A step did not run because an upstream step failed or the run was cancelled."""
+    """A step did not run: an upstream step failed ("skipped"), the run was cancelled ("cancelled"), or its
+    ``--when`` condition, or that of a step upstream, is false ("condition_false"; the reason says
+    ``condition is false: <expression> (<left> vs <right>)``)."""
 
     run_id: str
     step: str
     reason: str
-    status: Literal["skipped", "cancelled"] = "skipped"
+    status: Literal["skipped", "condition_false", "cancelled"] = "skipped"
     time: float = field(default_factory=_now)
     type: str = "step_skipped"
 

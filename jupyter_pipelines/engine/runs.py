@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from ..model import ParameterValue
 
-StepResultStatus = Literal["succeeded", "cached", "failed", "skipped", "cancelled"]
+StepResultStatus = Literal["succeeded", "cached", "failed", "skipped", "condition_false", "cancelled"]
 RunResultStatus = Literal["running", "succeeded", "failed", "cancelled"]
 Launcher = Literal["auto", "zygote", "spawn"]
 

@@ -6,6 +6,14 @@ step process groups are terminated, the run is recorded as cancelled, and the in
 
 Whether a ready step must run at all is the rebuilder's call (``cache.py`` with ``signature.py``); this module
 only decides when.
+
+Conditions (``--when``). When a step with a condition is ready, the condition is evaluated on the upstream values
+it reads (loaded from the store) and the run's parameter values, once per distinct condition per run, before the
+cache is consulted: the decision is never cached. False: the step and everything downstream of it are reported
+``condition_false`` and do not run; the run still succeeds, unless the condition has ``--else-fail``, which adds
+a failed result for the fail step (its error is the message) and so fails the run. A condition that cannot be
+evaluated (a missing key, text ordered against a number) fails the step. A ``register`` step that runs and
+succeeds records a new version in the local model registry (``Store.add_model_version``).
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ParameterError, RunError
-from ..model import ParameterValue, Pipeline, Step
+from ..condition_eval import ConditionError, evaluate, explain, fail_message, first_read, read_value, value_refs
+from ..errors import ParameterError, PipelineError, RunError
+from ..model import Condition, ParameterValue, Pipeline, Step, ValueRef
 from . import specs
 from .cache import Cache, may_reuse, may_store
 from .events import (
@@ -48,7 +57,8 @@ log = logging.getLogger(__name__)
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 DONE = ("succeeded", "cached")
-BROKEN = ("failed", "skipped", "cancelled")
+BROKEN = ("failed", "skipped", "cancelled", "condition_false")
+APPROVAL = "PendingManualApproval"  # a new local model version's approval status, as SageMaker's registry starts
 
 
 def run_pipeline(
@@ -129,6 +139,17 @@ class _Job:
     inputs: dict[str, ObjectRef] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Decision:
+    """A condition's outcome in this run: holds or not (with the reason and the fail message), or an error."""
+
+    holds: bool = False
+    values: dict[str, Any] = field(default_factory=dict)  # the upstream values it read, by output name
+    reason: str = ""
+    message: str = ""  # the --else-fail message, when there is one
+    error: str | None = None
+
+
 class _Run:
     def __init__(
         self,
@@ -163,6 +184,9 @@ class _Run:
         self.signatures: dict[str, Signature | None] = {}
         self.input_hashes: dict[str, dict[str, str]] = {}
         self.failed_root: dict[str, str] = {}
+        self.decisions: dict[Condition, _Decision] = {}
+        self.false_reason: dict[str, str] = {}  # condition_false step -> the reason of the condition behind it
+        self.fail_steps: list[str] = []  # --else-fail steps that failed this run (not steps of the pipeline)
         self.jobs: dict[str, _Job] = {}
         self.kernel_step: str | None = None
         self.pool: ProcessPool | None = None
@@ -372,11 +396,15 @@ class _Run:
             pipeline=self.pipeline.name,
             status=status,  # type: ignore[arg-type]
             run_dir=self.run_dir,
-            steps={s.name: self.results[s.name] for s in self.order if s.name in self.results},
+            steps={name: self.results[name] for name in self._result_names() if name in self.results},
             duration=time.time() - self.started,
             started=self.started,
             parameters=self.parameters,
         )
+
+    def _result_names(self) -> list[str]:
+        names = [s.name for s in self.order]
+        return names + [name for name in self.fail_steps if name not in names]
 
     # --- scheduling -------------------------------------------------------------------------------------------
 
@@ -388,7 +416,11 @@ class _Run:
                 if self.status[step.name] != "pending":  # stopped meanwhile (a kernel step's run cancelled it)
                     continue
                 broken, waiting = self._upstream_state(step)
-                if broken is not None:
+                if broken is not None and self.status[broken] == "condition_false":
+                    self.false_reason[step.name] = self.false_reason[broken]
+                    self._stop_step(step.name, "condition_false", self.false_reason[broken])
+                    progress = True
+                elif broken is not None:
                     root = self.failed_root.get(broken, broken)
                     self.failed_root[step.name] = root
                     status = "cancelled" if self.status[broken] == "cancelled" else "skipped"
@@ -427,6 +459,8 @@ class _Run:
         if step.name in self.reused:
             self._reuse(step, self.reused[step.name])
             return
+        if step.condition is not None and not self._condition_holds(step, step.condition):
+            return
         try:
             inputs, hashes = specs.resolve_inputs(step, self.results, in_kernel=self._in_kernel(step))
         except specs.InputProblem as problem:
@@ -448,6 +482,64 @@ class _Run:
             self._run_kernel_step(step, inputs)
         else:
             self._launch(step, 1, inputs)
+
+    # --- conditions ---------------------------------------------------------------------------------------------
+
+    def _condition_holds(self, step: Step, condition: Condition) -> bool:
+        """Whether ``step`` may run; if not, it is reported (condition_false, failed) here."""
+        decision = self.decisions.get(condition)
+        if decision is None:
+            decision = self.decisions[condition] = self._decide(step, condition)
+        if decision.error is not None:
+            self._fail_unrun(step, decision.error)
+            return False
+        if decision.holds:
+            return True
+        self.false_reason[step.name] = decision.reason
+        self._stop_step(step.name, "condition_false", decision.reason)
+        if step.else_fail is not None:
+            self._fail_run(step.fail_step or step.name, decision.message)
+        return False
+
+    def _decide(self, step: Step, condition: Condition) -> _Decision:
+        text = step.condition_text or "--when"
+        values: dict[str, Any] = {}
+        try:
+            for ref in value_refs(condition):
+                if ref.name not in values:
+                    values[ref.name] = self._condition_value(ref)
+            holds = evaluate(condition, values, self.parameters)
+            if holds:
+                return _Decision(True, values)
+            reason = f"condition is false: {text} ({explain(condition, values, self.parameters)})"
+            message = ""
+            if step.else_fail is not None:
+                first = first_read(condition)
+                value = "" if first is None else read_value(first, values, self.parameters)
+                message = fail_message(step.else_fail, value)
+            return _Decision(False, values, reason, message)
+        except PipelineError as error:  # ConditionError, or a StoreError loading a value
+            return _Decision(error=f"step {step.name!r}: cannot evaluate its condition `{text}`: {error}")
+
+    def _condition_value(self, ref: ValueRef) -> Any:
+        result = self.results.get(ref.step)
+        if result is None:
+            raise ConditionError(f"it reads {ref.name!r} from step {ref.step!r}, which is not part of this run.")
+        stored = result.outputs.get(ref.name)
+        if stored is not None:
+            return self.store.load_value(stored)
+        namespace = self.options.kernel_namespace
+        if namespace is not None and ref.name in result.unsaved and ref.name in namespace:
+            return namespace[ref.name]  # a kernel step's value that no process step needed: not stored
+        raise ConditionError(f"it reads {ref.name!r} from step {ref.step!r}, which did not output it.")
+
+    def _fail_run(self, name: str, message: str) -> None:
+        """``--else-fail``: the fail step ``name`` fails with ``message`` (once per run), so the run fails."""
+        if name in self.fail_steps:
+            return
+        self.fail_steps.append(name)
+        self._record(StepResult(name, "failed", 0.0, error=message, run_id=self.run_id))
+        self.publisher.publish(StepFailed(self.run_id, name, message, 0.0))
 
     def _in_kernel(self, step: Step) -> Any:
         downstream_in_kernel = self._executor(step) == "kernel"
@@ -669,6 +761,14 @@ class _Run:
         return self.run_dir / "logs" / f"{name}.{stream}"
 
     def _succeeded(self, step: Step, raw: dict[str, Any], duration: float, attempt: int) -> None:
+        if step.kind == "register":
+            try:
+                self._register(step, raw)
+            except (PipelineError, OSError) as error:
+                self._failed(
+                    step, f"step {step.name!r}: could not record the model version: {error}", duration, attempt
+                )
+                return
         signature = self.signatures.get(step.name)
         result = StepResult(
             name=step.name,
@@ -694,6 +794,22 @@ class _Run:
             self.cache.save(step, signatures, result, read_names=read_names, write=self.records.submit)
         self.publisher.publish(
             StepFinished(self.run_id, step.name, "succeeded", duration, outputs=tuple(result.outputs))
+        )
+
+    def _register(self, step: Step, raw: dict[str, Any]) -> None:
+        """A ``register`` step ran and succeeded: a new version in the local model registry."""
+        decision = self.decisions.get(step.condition) if step.condition is not None else None
+        self.store.add_model_version(
+            self.pipeline.name,
+            {
+                "pipeline": self.pipeline.name,
+                "step": step.name,
+                "run_id": self.run_id,
+                "outputs": dict(raw["outputs"]),
+                "metrics": dict(decision.values) if decision is not None else {},
+                "approval": APPROVAL,
+                "created": time.time(),
+            },
         )
 
     def _failed(self, step: Step, error: str, duration: float, attempt: int) -> None:

@@ -6,7 +6,8 @@ cache entries so ``why`` can say which part changed:
 - ``code``: the normalized-code digest (comments and whitespace do not count); a script step: the script's content;
 - ``prelude:NAME``: each prelude part it uses (named by what it binds), by source;
 - ``file:PATH``: each tracked ``%%writefile`` file it runs or reads, by content (the notebook's version);
-- ``options``: executor, env, outputs, binds, script, last expression, cache expiry;
+- ``options``: executor, env, outputs, binds, script, last expression, cache expiry (and the kind, for a
+  ``register`` step);
 - ``param:NAME``: the type and full value of each parameter it reads (a script step reads them all);
 - ``input:STEP.NAME``: the object hash of each input (objects are hashed by their full serialized bytes, so values
   that differ only in dtype, shape, index or column names differ);
@@ -184,6 +185,8 @@ def step_signature(
         "last_expression": step.last_expression,
         "cache_expire_after": step.cache.expire_after,
     }
+    if step.kind == "register":  # its run records a model version: only a register step's result may stand in
+        options["kind"] = step.kind
     parts: dict[str, str] = {"version": str(SIGNATURE_VERSION), "code": code, "python": packages.python_version()}
     parts["options"] = json.dumps(options, sort_keys=True, separators=(",", ":"))
     for name, digest in _prelude_names(pipeline, step).items():

@@ -9,6 +9,8 @@ Layout (format 1)::
                                             summary.json (every step), .running (locked while the run is alive)
     <pipeline>/cache/<signature>.json       a successful step's result record, by signature (``cache.py``)
     shared-cache/<signature>.json           the same for ``--cache-scope shared`` steps, across pipelines
+    <pipeline>/registry/version-<n>.json    the local model registry: a version per successful ``register`` step
+                                            run (``model_versions``), n = 1, 2, ...
     fingerprints.json, packages.json        caches of file hashes and package versions (losing them costs time)
     locks/*.lock                            ``flock`` files for the short critical sections
 
@@ -240,6 +242,9 @@ class Store:
     def cache_dir(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "cache"
 
+    def registry_dir(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "registry"
+
     @property
     def shared_cache_dir(self) -> Path:
         return self.root / SHARED_CACHE
@@ -454,6 +459,34 @@ class Store:
         """A step's stored outputs as values (numpy arrays memory-mapped with ``mmap_mode="c"``)."""
         return {name: self.load_value(ref) for name, ref in result.outputs.items()}
 
+    # --- the local model registry ------------------------------------------------------------------------------
+
+    def add_model_version(self, pipeline: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Record a new model version of ``pipeline`` (numbered 1, 2, ... under a lock; written atomically, fsynced).
+
+        ``record`` holds what the caller knows (run id, step, output refs, metrics, approval status); the version
+        number is added here. Returns the stored entry.
+        """
+        directory = self.registry_dir(pipeline)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self.lock("registry"):
+            version = max((int(entry["version"]) for entry in self.model_versions(pipeline)), default=0) + 1
+            entry = {**record, "version": version}
+            write_json(directory / f"version-{version}.json", entry)
+        return entry
+
+    def model_versions(self, pipeline: str) -> list[dict[str, Any]]:
+        """The pipeline's registered model versions, oldest first (newest last); damaged entries are skipped."""
+        entries: list[dict[str, Any]] = []
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.registry_dir(pipeline).iterdir():
+                if not (path.name.startswith("version-") and path.suffix == ".json"):
+                    continue
+                data = try_read_json(path)
+                if isinstance(data, dict) and isinstance(data.get("version"), int):
+                    entries.append(data)
+        return sorted(entries, key=lambda entry: entry["version"])
+
     # --- the cache ----------------------------------------------------------------------------------------------
 
     def _cache_files(self, pipeline: str | None) -> Iterator[tuple[str, Path]]:
@@ -584,7 +617,8 @@ class Store:
                 path.unlink()
 
     def _references(self) -> tuple[set[str], float | None]:
-        """Store paths of every object a run record or cache entry names, and when the oldest live run started."""
+        """Store paths of every object a run record, cache entry or model version names, and when the oldest live
+        run started."""
         referenced: set[str] = set()
         oldest_live: float | None = None
 
@@ -605,6 +639,8 @@ class Store:
                 if isinstance(summary, dict):
                     for result in summary.get("steps", {}).values():
                         add(result)
+            for version in self.model_versions(pipeline_dir.name):  # registered models outlive their runs
+                add(version)
         for _scope, path in self._cache_files(None):
             data = try_read_json(path)
             if isinstance(data, dict):

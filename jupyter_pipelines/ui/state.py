@@ -38,7 +38,8 @@ LOG_CAP = 100_000  # characters of output kept per step (the tail); the full log
 
 
 def is_condition_skip(reason: str) -> bool:
-    """The engine skips a step whose ``--when`` condition is false with a reason that says so."""
+    """Whether a skip's reason says a ``--when`` condition was false: the fallback for events without the
+    ``condition_false`` status (run logs written before it existed)."""
     text = reason.lower()
     return text.startswith("condition") or "condition is false" in text or "condition false" in text
 
@@ -117,9 +118,9 @@ class RunState:
                 view.status, view.duration, view.started = "failed", event.duration, None
         elif isinstance(event, StepSkipped):
             view = self.step(event.step)
-            if event.status == "cancelled":
-                view.status = "cancelled"
-            else:
+            if event.status in ("cancelled", "condition_false"):
+                view.status = event.status
+            else:  # older logs said "condition is false" in a "skipped" event's reason
                 view.status = "condition_false" if is_condition_skip(event.reason) else "skipped"
             view.note, view.started = event.reason, None
         return True
