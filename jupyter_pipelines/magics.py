@@ -43,7 +43,7 @@ PIPELINE_HELP = """\
   export [PATH] [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N]
                                               write the SageMaker pipeline definition JSON and its code bundles
   config [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N]
-                                              export settings for this kernel (over the notebook's metadata)
+                                              the notebook's export settings (saved in its metadata)
   wait                                        wait for the background run and show its summary
   stop                                        stop the background run (its running steps are terminated)
   show [--text]                               the pipeline: steps, dependencies and why (graph widget later)
@@ -310,9 +310,12 @@ class PipelineMagics(Magics):
             written = session.export(Path(args.output) if args.output else None, flags)
             print(f"wrote {written} (code bundles in {written.with_suffix('.bundles')})")
         elif command == "config":
-            session.settings.update({key: getattr(args, key) for key in SETTINGS if getattr(args, key)})
+            updates = {key: getattr(args, key) for key in SETTINGS if getattr(args, key)}
+            where = session.settings_sync.configure(updates, session.settings, session.notebook)
             current = session.export_settings()
             print("\n".join(f"{key}: {current[key]}" for key in SETTINGS if key in current) or "no settings yet.")
+            if where:
+                print(f"({where})")
         elif command == "runs":
             for run in session.store.list_runs(session.pipeline_name):
                 print(f"{run.run_id}  {run.status:<9}  {run.duration:7.2f}s")
@@ -390,6 +393,7 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     ipython.register_magics(magics)
     ipython.events.register("pre_run_cell", magics.pre_run_cell)
     ipython.user_ns["_jupyter_pipelines_session"] = session
+    session.settings_sync.open()  # JupyterLab answers with the notebook's settings (%pipeline config)
     _loaded[id(ipython)] = magics
     step_magic = ipython.find_cell_magic("step")
     if step_magic is not None:
@@ -407,5 +411,6 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     magics = _loaded.pop(id(ipython), None)
     if magics is not None:
         magics.session.stop()
+        magics.session.settings_sync.close()
         ipython.events.unregister("pre_run_cell", magics.pre_run_cell)
     ipython.user_ns.pop("_jupyter_pipelines_session", None)

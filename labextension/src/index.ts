@@ -1,10 +1,12 @@
 /**
- * The JupyterLab plugin: registers the pipeline graph widget with the ipywidgets manager.
+ * The JupyterLab plugins: the pipeline graph widget (registered with the ipywidgets manager) and the per-notebook
+ * export settings kept in the notebook's metadata (settings.ts).
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
 import { setOpener } from './opener';
+import { settingsPlugin } from './settings';
 import { PipelineGraphModel } from './model';
 import { PipelineGraphView } from './view';
 import { MODULE_NAME, MODULE_VERSION } from './version';
@@ -24,4 +26,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, settingsPlugin];

@@ -181,8 +181,10 @@ class LabPage:
         self.page = page
         self.server = server
 
-    def open_notebook(self, name: str, timeout: float = 60_000) -> None:
-        self.page.goto(self.server.url(f"lab/tree/{name}"))
+    def open_notebook(self, name: str, timeout: float = 60_000, workspace: str | None = None) -> None:
+        """Open ``name``; a test module with its own ``workspace`` leaves the others' restored layout alone."""
+        prefix = f"lab/workspaces/{workspace}" if workspace else "lab"
+        self.page.goto(self.server.url(f"{prefix}/tree/{name}"))
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout)
         self.page.wait_for_function(
             """() => {
