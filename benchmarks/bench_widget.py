@@ -36,13 +36,13 @@ from jupyter_pipelines.engine.events import RunStarted, StepStarted, StepFinishe
 from jupyter_pipelines.model import Pipeline, Step, StepInput
 from jupyter_pipelines.ui import PipelineWidget, WidgetActions
 
-def make(n, tag):
+def make(n, tag, prefix="step"):
     rng = random.Random(n)
     steps = []
     for i in range(n):
         ups = sorted({max(0, i - 1 - rng.randrange(8)) for _ in range(rng.randrange(1, 3))}) if i else []
-        inputs = tuple(StepInput(f"out{u}", f"step{u}") for u in ups)
-        steps.append(Step(f"step{i}", f"out{i} = 1", inputs=inputs, binds=(f"out{i}",)))
+        inputs = tuple(StepInput(f"out{u}", f"{prefix}{u}") for u in ups)
+        steps.append(Step(f"{prefix}{i}", f"out{i} = 1", inputs=inputs, binds=(f"out{i}",)))
     return Pipeline(tag, steps=tuple(steps))
 
 _noop = lambda *a: None
@@ -104,7 +104,8 @@ def render_times(lab: LabPage) -> dict[int, dict[str, float]]:
         for repeat in range(REPEATS):
             generation = lab.page.evaluate("document.querySelector('.jp-Pipelines').dataset.layoutGeneration")
             started = time.monotonic()
-            lab.run_cell_code(f"_w.set_pipeline(make({n}, 'bench{n}_{repeat}'))")
+            # A new graph each time (new step names): an identical one is rightly not laid out again.
+            lab.run_cell_code(f"_w.set_pipeline(make({n}, 'bench{n}_{repeat}', prefix='r{repeat}_s'))")
             lab.page.wait_for_function(
                 """([n, gen]) => {
                     const w = document.querySelector('.jp-Pipelines');
@@ -159,7 +160,7 @@ def main() -> None:
                 browser = launch_browser(playwright)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 lab = LabPage(page, server)
-                lab.open_notebook("bench.ipynb")
+                lab.open_notebook("bench.ipynb", workspace="bench-widget")
                 lab.run_cell(0)
                 page.wait_for_selector(".jp-Pipelines svg", timeout=60_000)
                 renders = render_times(lab)
