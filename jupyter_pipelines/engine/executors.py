@@ -12,6 +12,7 @@ light to import for that reason (the step runtime is imported on first use).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import io
 import json
@@ -39,22 +40,24 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-class ProcessPool:
+class ProcessPool(abc.ABC):
     """The interface the scheduler drives; ``poll_interval`` is how often ``poll()`` must be called (or None)."""
 
     poll_interval: float | None = None
 
+    @abc.abstractmethod
     def start(self, job: str, spec: dict[str, Any], stdout: int, stderr: int) -> None:
-        raise NotImplementedError
+        """Launch the step ``spec`` as ``job`` with its stdout/stderr going to these descriptors."""
 
+    @abc.abstractmethod
     def signal_job(self, job: str, sig: int) -> None:
-        raise NotImplementedError
+        """Send ``sig`` to the job's process group (if it is still running)."""
 
-    def poll(self) -> None:
-        pass
+    def poll(self) -> None:  # noqa: B027 - optional hook: most pools are told of exits, not polled
+        """Check for finished jobs (only pools with a ``poll_interval`` need it)."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: a pool without resources has nothing to release
+        """Release the pool's processes and descriptors."""
 
 
 def _spawn_zygote(workdir: Path, modules: list[str] | None) -> tuple[subprocess.Popen[bytes], socket.socket]:
