@@ -43,7 +43,7 @@ def step_line(event: Event) -> str | None:
             return f"↻ {event.step}: failed (attempt {event.attempt}), retrying"
         return f"✗ {event.step}: failed after {event.duration:.2f}s"
     if isinstance(event, StepSkipped):
-        return f"- {event.step}: {event.status} ({event.reason})"
+        return f"{SYMBOLS.get(event.status, '-')} {event.step}: {event.status} ({event.reason})"
     if isinstance(event, RunFinished):
         return f"run {event.run_id}: {event.status} in {event.duration:.2f}s"
     return None
