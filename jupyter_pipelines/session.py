@@ -218,6 +218,12 @@ class LiveSession:
         """Run in the calling thread (a ``%%step`` cell), then bind the produced outputs in the namespace."""
         self._refuse_while_running()
         options = self._options(pipeline, overrides, targets, force, jobs, selected)
+        return self._execute(pipeline, options, on_event, cancel)
+
+    def _execute(
+        self, pipeline: Pipeline, options: RunOptions, on_event: Subscriber | None, cancel: CancelToken | None
+    ) -> RunResult:
+        """Run with this session's subscribers (plus ``on_event``), remember the result, bind its outputs."""
         subscribers = [*self.subscribers, *([on_event] if on_event else [])]
         result = run_pipeline(
             pipeline, store=self.store, workdir=self.workdir, options=options, subscribers=subscribers, cancel=cancel
@@ -240,24 +246,12 @@ class LiveSession:
     ) -> BackgroundRun:
         """Start a run on a background thread so the kernel stays free (widget clicks, Stop)."""
         self._refuse_while_running()
-        options = self._options(
-            pipeline, overrides, targets, force, jobs, selected
-        )  # bad overrides fail here, at once
-        subscribers = [*self.subscribers, *([on_event] if on_event else [])]
+        options = self._options(pipeline, overrides, targets, force, jobs, selected)  # bad overrides fail now
         cancel = CancelToken()
 
         def work() -> None:
             try:
-                run.result = run_pipeline(
-                    pipeline,
-                    store=self.store,
-                    workdir=self.workdir,
-                    options=options,
-                    subscribers=subscribers,
-                    cancel=cancel,
-                )
-                self.last_result = run.result
-                self.bind_outputs(run.result)
+                run.result = self._execute(pipeline, options, on_event, cancel)
             except BaseException as error:  # reported through on_done / wait(), never lost
                 run.error = error
             finally:
