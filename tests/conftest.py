@@ -16,3 +16,6 @@ def kernel(tmp_path: Path) -> Iterator[Kernel]:
         yield k
     finally:
         k.close()
+
+
+from .aws_support import aws, moto_server  # noqa: E402, F401  (fixtures: a real local AWS endpoint)
