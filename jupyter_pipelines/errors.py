@@ -44,3 +44,19 @@ class SerializationError(PipelineError):
 
 class RunError(PipelineError):
     """A run cannot start or continue: nothing to run, a selected step has no earlier result, and the like."""
+
+
+class ContainerError(PipelineError):
+    """A ``--executor container`` step cannot run: no image named, or one of the problems below."""
+
+
+class ContainerEngineError(ContainerError):
+    """No Docker-compatible engine answers (``DOCKER_HOST``, else the default socket), or the SDK is missing."""
+
+
+class ContainerPermissionError(ContainerError):
+    """The engine's socket exists but this user may not use it."""
+
+
+class ContainerImageError(ContainerError):
+    """The image is not on this machine and cannot be pulled (no registry reachable, or no such image)."""

@@ -17,7 +17,7 @@ from typing import Literal
 
 ParameterType = Literal["str", "int", "float", "bool"]
 ParameterValue = str | int | float | bool
-Executor = Literal["process", "kernel"]
+Executor = Literal["process", "kernel", "container"]
 PreludeKind = Literal["import", "function", "class", "constant"]
 EdgeReason = Literal["reads", "after"]
 CacheScope = Literal["pipeline", "shared"]
@@ -26,7 +26,7 @@ CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
 JsonScalar = str | int | float | bool
 
 PARAMETER_TYPES: tuple[ParameterType, ...] = ("str", "int", "float", "bool")
-EXECUTORS: tuple[Executor, ...] = ("process", "kernel")
+EXECUTORS: tuple[Executor, ...] = ("process", "kernel", "container")
 CACHE_SCOPES: tuple[CacheScope, ...] = ("pipeline", "shared")
 STEP_KINDS: tuple[StepKind, ...] = ("processing", "training", "model", "register", "transform")
 COMPARE_OPS: tuple[CompareOp, ...] = ("==", "!=", "<", "<=", ">", ">=")
@@ -197,7 +197,15 @@ class Step:
     last_expression: bool = False  # the body ends in an expression whose value is displayed
     # ``--kind``: what SageMaker job the step becomes (locally every kind runs its cell; see the engine for the rest)
     kind: StepKind = "processing"
-    image: str | None = None  # ``--image URI``
+    image: str | None = None  # ``--image URI``: the image on SageMaker, and locally with ``--executor container``
+    # ``--executor container`` (see engine/containers.py): ``--local-image`` replaces ``image`` for local runs only;
+    # ``--cpus``/``--memory`` limit the container (memory as Docker writes it: "512m", "2g"); no network unless
+    # ``--network``. ``executor_given``: the header said ``--executor`` (else a pipeline-wide default applies).
+    local_image: str | None = None
+    cpus: float | None = None
+    memory: str | None = None
+    network: bool = False
+    executor_given: bool = False
     framework: str | None = None  # ``--framework NAME:VERSION``, resolved to an image URI per region at export
     instance_type: str | None = None  # ``--instance-type ml.m5.large``
     instance_count: int | str | None = None  # ``--instance-count``: a number, or the name of an int parameter

@@ -7,7 +7,8 @@ When no frontend has answered (nbclient, a console, a kernel run from the comman
 the values in the kernel and, when the kernel knows its notebook file, writes them into that file's metadata with an
 atomic read-modify-write that leaves everything else as it was.
 
-Only the five export settings, as strings, ever go there: they are not secrets, and nothing else is accepted.
+Only the known settings (the export ones, the default executor and image), as strings, ever go there: they are not
+secrets, and nothing else is accepted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .authoring.defaults import check_defaults
 from .authoring.notebook import SETTINGS_KEY, read_settings
 from .errors import PipelineError
 from .sagemaker.config import ExportConfig, resolve_config
@@ -30,7 +32,7 @@ _VALID = {"role_arn": "arn:aws:iam::123456789012:role/Check", "bucket": "check-b
 
 
 def clean_settings(raw: object) -> dict[str, str]:
-    """The five known settings among ``raw`` (a frontend's message, a file's metadata), strings only."""
+    """The known settings among ``raw`` (a frontend's message, a file's metadata), strings only."""
     if not isinstance(raw, Mapping):
         return {}
     return {key: raw[key] for key in SETTINGS if isinstance(raw.get(key), str) and raw[key]}
@@ -51,6 +53,7 @@ def check_settings(updates: Mapping[str, str]) -> dict[str, str]:
         prefix=updates.get("prefix") or None,
     )
     resolve_config(config, "notebook")  # raises ExportError (a PipelineError) naming the flag and its fix
+    check_defaults(updates)  # --executor / --image: the pipeline-wide step defaults
     return dict(updates)
 
 

@@ -23,4 +23,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # The widget's browser tests: Debian chromium, fonts, graphviz, Playwright, and a fresh labextension build.
 bash scripts/setup-browser.sh
+# The container executor's tests: Podman with runc and two local test images (no registry needed).
+bash scripts/setup-containers.sh
 echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/jupyter-pipelines --help >/dev/null && echo 'jupyter-pipelines installed'))"

@@ -237,7 +237,7 @@ def test_bad_timeout_value(value: str) -> None:
 
 def test_bad_executor_lists_choices() -> None:
     assert _error("train --executor docker") == (
-        "%%step train: --executor takes one of: process, kernel, got 'docker'."
+        "%%step train: --executor takes one of: process, kernel, container, got 'docker'."
     )
 
 

@@ -51,7 +51,7 @@ class StepHeader:
     outputs: tuple[str, ...] = ()
     script: str | None = None
     env: tuple[tuple[str, str], ...] = ()
-    executor: Executor = "process"
+    executor: Executor | None = None  # None: not given (the pipeline's default executor, else "process")
     retry: int = 0
     timeout: float | None = None
     no_cache: bool = False
@@ -60,6 +60,10 @@ class StepHeader:
     inputs: tuple[str, ...] = ()  # data paths: relative (normalized, inside the notebook directory) or absolute
     kind: StepKind = "processing"
     image: str | None = None
+    local_image: str | None = None  # --executor container: the image for local runs only
+    cpus: float | None = None
+    memory: str | None = None  # normalized: a whole number with b/k/m/g ("512m")
+    network: bool = False
     framework: str | None = None  # NAME:VERSION, resolved to an image URI at export
     instance_type: str | None = None
     instance_count: int | str | None = None  # a number or the name of an int parameter
@@ -94,6 +98,7 @@ _MAGIC = re.compile(r"%%(\S*)(.*)", re.DOTALL)
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
 _FRAMEWORK = re.compile(r"[a-z][a-z0-9-]*:[A-Za-z0-9][A-Za-z0-9._-]*")
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
+_MEMORY = re.compile(r"([0-9]+)([bkmg])", re.IGNORECASE)
 
 
 class _BadValue(ValueError):
@@ -193,6 +198,27 @@ def _data_path(item: str) -> str:
         ) from None
 
 
+def _cpus(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _BadValue(raw) from None
+    if not (math.isfinite(value) and 0 < value <= 1024):
+        raise _BadValue(raw)
+    return value
+
+
+def _memory(raw: str) -> str:
+    """Docker's memory notation; at least 6m, the least Docker accepts (so the error comes here, not at run time)."""
+    match = _MEMORY.fullmatch(raw.strip())
+    if match is None:
+        raise _BadValue(raw)
+    number, unit = int(match.group(1)), match.group(2).lower()
+    if number * {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit] < 6 * 1024**2:
+        raise _Explained(f"--memory {raw} is below 6m, the least a container can have.", "Give e.g. --memory 512m.")
+    return f"{number}{unit}"
+
+
 def _kind(raw: str) -> StepKind:
     for kind in STEP_KINDS:
         if raw == kind:
@@ -286,8 +312,9 @@ STEP_OPTIONS: tuple[Option, ...] = (
     Option("--env", "env", "NAME=VALUE", "NAME=VALUE with NAME like [A-Za-z_][A-Za-z0-9_]*", _env_pair,
            "set an environment variable for the step (repeatable)", multiple=True,
            key=lambda item: item[0], render=_render_env),
-    Option("--executor", "executor", "process|kernel", "one of: " + ", ".join(EXECUTORS), _executor,
-           "where the step runs: 'process' (isolated, the default) or 'kernel' (in the live namespace)"),
+    Option("--executor", "executor", "|".join(EXECUTORS), "one of: " + ", ".join(EXECUTORS), _executor,
+           "where the step runs: 'process' (isolated, the default), 'kernel' (in the live namespace) or "
+           "'container' (in --image, with SageMaker's /opt/ml paths; needs Docker or Podman)"),
     Option("--retry", "retry", "N", "a whole number >= 0", _whole_number,
            "retry a failing step up to N more times (default 0)"),
     Option("--timeout", "timeout", "SECONDS", "a number of seconds > 0", _seconds,
@@ -308,7 +335,16 @@ STEP_OPTIONS: tuple[Option, ...] = (
            "register (creates or registers the model of the training step it reads: the cell binds `predict`); "
            "transform (batch predictions: result = predict(array))"),
     Option("--image", "image", "URI", "a container image URI (no spaces)", _pattern(_IMAGE),
-           "the container image the step runs in on SageMaker", conflicts=("--framework",)),
+           "the container image the step runs in on SageMaker (and locally with --executor container)",
+           conflicts=("--framework",)),
+    Option("--local-image", "local_image", "IMAGE", "a container image name (no spaces)", _pattern(_IMAGE),
+           "--executor container: run locally in IMAGE instead of --image (the export keeps --image)"),
+    Option("--cpus", "cpus", "N", "a number of CPUs > 0, e.g. 1.5", _cpus,
+           "--executor container: limit the container to N CPUs"),
+    Option("--memory", "memory", "SIZE", "a size like 512m or 2g (b, k, m, g)", _memory,
+           "--executor container: limit the container's memory (over it, the step fails as killed for memory)"),
+    Option("--network", "network", "", "no value", _flag,
+           "--executor container: give the container the network (by default it has none)", takes_value=False),
     Option("--framework", "framework", "NAME:VERSION", "NAME:VERSION, e.g. sklearn:1.2-1", _pattern(_FRAMEWORK),
            "a SageMaker framework image, resolved per region at export: sklearn:1.2-1, xgboost:1.7-1, "
            "pytorch:2.0.1-cpu-py310 (default at export: sklearn:1.2-1)"),

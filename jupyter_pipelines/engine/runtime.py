@@ -1,9 +1,10 @@
 """The step runtime: run ONE step from a JSON spec, save its outputs to the object store, write a result record.
 
 The same module runs a step in a forked zygote child, in a fresh interpreter (``python -m
-jupyter_pipelines.engine.runtime SPEC``), in the kernel (``run_cell`` with the live namespace) and, later, inside a
-container or a SageMaker job. So it is stdlib-only with Python 3.8 syntax; cloudpickle, numpy and xxhash are used
-only when importable, and the fallback chosen is recorded in each object's ``format`` and ``hash`` prefix.
+jupyter_pipelines.engine.runtime SPEC``), in the kernel (``run_cell`` with the live namespace), and inside a
+container (``engine/containers.py``) or a SageMaker job, driven there by ``sagemaker/entry.py``. So it is
+stdlib-only with Python 3.8 syntax; cloudpickle, numpy and xxhash are used only when importable, and the fallback
+chosen is recorded in each object's ``format`` and ``hash`` prefix.
 
 Cell steps: a fresh namespace gets the prelude parts, the parameter values and the inputs; the body is compiled
 under ``<step NAME>`` padded with blank lines so traceback line numbers are the cell's line numbers.

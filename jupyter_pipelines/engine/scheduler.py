@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import selectors
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..condition_eval import ConditionError, evaluate, explain, fail_message, first_read, read_value, value_refs
-from ..errors import ParameterError, PipelineError, RunError
+from ..errors import ContainerError, ParameterError, PipelineError, RunError
 from ..model import Condition, ParameterValue, Pipeline, Step, ValueRef
 from . import specs
 from .cache import Cache, may_reuse, may_store
@@ -49,6 +50,7 @@ from .events import (
 from .executors import ProcessPool, SpawnPool, ZygotePool, run_in_kernel
 from .publish import Publisher
 from .records import RecordWriter
+from .redact import StreamRedactor, secret_values
 from .runs import CancelToken, ObjectRef, RunOptions, RunResult, StepResult
 from .signature import Signature, SignatureContext, step_signature
 from .store import Store, try_read_json
@@ -98,14 +100,16 @@ class _LazyLog:
 
 
 class _LogPump:
-    """Copies one pipe of a running step to its log file and publishes the text as StepLog events."""
+    """Copies one pipe of a running step to its log file and publishes the text as StepLog events, with the
+    values of secret-looking environment variables masked (``redact.py``) in both."""
 
-    def __init__(self, fd: int, stream: str, file: _LazyLog, publish: Any) -> None:
+    def __init__(self, fd: int, stream: str, file: _LazyLog, publish: Any, secrets: tuple[str, ...] = ()) -> None:
         self.fd = fd
         self.stream = stream
         self.file = file
         self.publish = publish
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.redactor = StreamRedactor(secrets)
         self.open = True
         os.set_blocking(fd, False)
 
@@ -117,12 +121,23 @@ class _LogPump:
             return False
         if not data:
             return False
+        text = self.decoder.decode(data)
+        if self.redactor.active:  # the file gets the masked text too (raw bytes only when there is no secret)
+            text = self.redactor.feed(text)
+            data = text.encode("utf-8", "replace")
         self.file.write(data)
         self.file.flush()
-        text = self.decoder.decode(data)
         if text:
             self.publish(self.stream, text)
         return True
+
+    def finish(self) -> None:
+        """Write and publish what the redactor held back (a tail that might have begun a secret)."""
+        text = self.redactor.flush()
+        if text:
+            self.file.write(text.encode("utf-8", "replace"))
+            self.file.flush()
+            self.publish(self.stream, text)
 
 
 @dataclass
@@ -137,6 +152,7 @@ class _Job:
     kill_reason: str | None = None  # "timeout" or "cancel"
     kill_at: float | None = None  # when to escalate to SIGKILL
     inputs: dict[str, ObjectRef] = field(default_factory=dict)
+    pool: ProcessPool | None = None  # the pool running it (process steps: zygote/spawn; container steps)
 
 
 @dataclass(frozen=True)
@@ -190,6 +206,9 @@ class _Run:
         self.jobs: dict[str, _Job] = {}
         self.kernel_step: str | None = None
         self.pool: ProcessPool | None = None
+        self.container_pool: ProcessPool | None = None
+        self.engine: Any = None  # containers.Engine, connected when the run has container steps
+        self.image_ids: dict[str, str] = {}  # container step -> the id of the image it runs in (signed)
         self.cancelled = False
         self.selector = selectors.DefaultSelector()
         self.logs: dict[str, tuple[_LazyLog, _LazyLog]] = {}
@@ -241,8 +260,38 @@ class _Run:
         return selected | needed
 
     def _executor(self, step: Step) -> str:
+        if step.executor == "container":
+            return "container"
         kernel = step.executor == "kernel" and step.script is None and self.options.kernel_namespace is not None
         return "kernel" if kernel else "process"
+
+    def _prepare_containers(self) -> None:
+        """Container steps: connect to the engine, remove what dead runs left, resolve each image to its id (the
+        cache signs the id, not the tag). Problems stop the run before anything runs, with the fix."""
+        steps = [s for s in self.order if s.name not in self.reused and self._executor(s) == "container"]
+        if not steps:
+            return
+        for step in steps:
+            if not (step.local_image or step.image):
+                raise ContainerError(
+                    f"step {step.name!r} runs with --executor container but names no image.",
+                    hint="Add --image IMAGE (or --local-image IMAGE) to its %%step line, or set a default for the "
+                    "pipeline: %pipeline config --image IMAGE.",
+                )
+            if step.data_inputs:
+                raise ContainerError(
+                    f"step {step.name!r} declares --inputs {', '.join(step.data_inputs)}, which its container "
+                    "cannot see (as on SageMaker, a job sees its upstream steps' outputs and its code).",
+                    hint="Read the data in an upstream step (not in a container) and pass it on as a value.",
+                )
+        from .containers import Engine
+
+        self.engine = Engine.connect()
+        self.engine.remove_leftovers(self.store.run_is_live)
+        for step in steps:
+            image = step.local_image or step.image
+            assert image is not None
+            self.image_ids[step.name] = self.engine.image_id(image, step.name)
 
     def _write_tracked_files(self) -> None:
         """Put the notebook's version of each tracked file the run uses on disk, so what runs is what is hashed."""
@@ -281,6 +330,7 @@ class _Run:
                 )
                 self._write_tracked_files()
                 self.context.prepare([s for s in self.order if s.name not in self.reused])
+                self._prepare_containers()
                 self._loop()
             except BaseException as error:  # KeyboardInterrupt above all: stop every worker before re-raising
                 interrupted = error
@@ -335,14 +385,14 @@ class _Run:
                 self._terminate(job, "timeout")
             elif job.kill_at is not None and now >= job.kill_at:
                 job.kill_at = None
-                assert self.pool is not None
-                self.pool.signal_job(job.id, signal.SIGKILL)
+                assert job.pool is not None
+                job.pool.signal_job(job.id, signal.SIGKILL)
 
     def _terminate(self, job: _Job, reason: str) -> None:
         if job.kill_reason is None:
             job.kill_reason = reason
-        assert self.pool is not None
-        self.pool.signal_job(job.id, signal.SIGTERM)
+        assert job.pool is not None
+        job.pool.signal_job(job.id, signal.SIGTERM)
         job.kill_at = time.monotonic() + KILL_GRACE
 
     def _abort(self, reason: str) -> None:
@@ -365,6 +415,10 @@ class _Run:
     def _close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+        if self.container_pool is not None:
+            self.container_pool.close()
+        if self.engine is not None:
+            self.engine.close()
         for job in list(self.jobs.values()):
             self._close_pumps(job)
         for out, err in self.logs.values():
@@ -551,7 +605,12 @@ class _Run:
 
     def _signature(self, step: Step, hashes: dict[str, str]) -> Signature:
         return step_signature(
-            self.pipeline, step, parameters=self.parameters, input_hashes=hashes, context=self.context
+            self.pipeline,
+            step,
+            parameters=self.parameters,
+            input_hashes=hashes,
+            context=self.context,
+            image_id=self.image_ids.get(step.name),
         )
 
     def _cached(self, step: Step, hit: StepResult, signature: Signature) -> None:
@@ -611,6 +670,18 @@ class _Run:
         return publish
 
     def _spec(self, step: Step, inputs: dict[str, ObjectRef], result_path: Path) -> dict[str, Any]:
+        if self._executor(step) == "container":
+            return specs.container_spec(
+                self.pipeline,
+                step,
+                parameters=self.parameters,
+                results=self.results,
+                store_root=self.store.root,
+                result_path=result_path,
+                work_dir=self.run_dir / "work" / step.name,
+                workdir=self.workdir,
+                image_id=self.image_ids[step.name],
+            )
         if step.script is not None:
             return specs.script_spec(
                 step,
@@ -647,15 +718,25 @@ class _Run:
                 self.pool = SpawnPool(self.selector, self._on_exit, self.workdir, self.run_dir / "specs")
         return self.pool
 
+    def _ensure_container_pool(self) -> ProcessPool:
+        if self.container_pool is None:
+            from .containers import ContainerPool
+
+            self.container_pool = ContainerPool(
+                self.selector, self._on_exit, self.engine, run_id=self.run_id, run_dir=self.run_dir
+            )
+        return self.container_pool
+
     def _modules(self) -> list[str]:
         keys = {key for step in self.order if self._executor(step) == "process" for key in step.prelude}
         modules = [m for part in self.pipeline.prelude if part.key in keys for m in part.modules]
         return list(dict.fromkeys(modules))
 
     def _launch(self, step: Step, attempt: int, inputs: dict[str, ObjectRef]) -> None:
-        pool = self._ensure_pool()
+        executor = self._executor(step)
+        pool = self._ensure_container_pool() if executor == "container" else self._ensure_pool()
         result_path = self.run_dir / "results" / f".{step.name}.attempt{attempt}.json"
-        job = _Job(step, attempt, f"{step.name}#{attempt}", time.monotonic(), result_path, inputs=inputs)
+        job = _Job(step, attempt, f"{step.name}#{attempt}", time.monotonic(), result_path, inputs=inputs, pool=pool)
         if step.timeout is not None:
             job.deadline = job.started + step.timeout
         out_file, err_file = self._log_files(step)
@@ -663,15 +744,21 @@ class _Run:
         err_r, err_w = os.pipe()
         try:
             self.jobs[job.id] = job
+            secrets = secret_values(step.env)
             for fd, stream, file in ((out_r, "stdout", out_file), (err_r, "stderr", err_file)):
-                pump = _LogPump(fd, stream, file, self._publish_log(step.name))
+                pump = _LogPump(fd, stream, file, self._publish_log(step.name), secrets)
                 job.pumps.append(pump)
                 self.selector.register(fd, selectors.EVENT_READ, lambda p=pump: self._pump(p))
-            self.publisher.publish(StepStarted(self.run_id, step.name, attempt, "process"))
+            self.publisher.publish(StepStarted(self.run_id, step.name, attempt, executor))
             try:
                 pool.start(job.id, self._spec(step, inputs, result_path), out_w, err_w)
             except OSError:  # the worker is gone
                 self._job_done(job, None)
+            except PipelineError as error:  # a container step's code bundle cannot be made (--requirements)
+                job.result_path.parent.mkdir(parents=True, exist_ok=True)
+                raw = {"status": "failed", "error": str(error), "outputs": {}}
+                job.result_path.write_text(json.dumps(raw), encoding="utf-8")
+                self._job_done(job, 1)
         finally:
             os.close(out_w)
             os.close(err_w)
@@ -682,6 +769,7 @@ class _Run:
 
     def _close_pump(self, pump: _LogPump) -> None:
         if pump.open:
+            pump.finish()
             pump.open = False
             self.selector.unregister(pump.fd)
             os.close(pump.fd)
@@ -731,10 +819,16 @@ class _Run:
         assert namespace is not None
         out_file, err_file = self._log_files(step)
         publish = self._publish_log(step.name)
+        redactors = {name: StreamRedactor(secret_values(step.env)) for name in ("stdout", "stderr")}
 
-        def sink(stream: str, text: str) -> None:
+        def emit(stream: str, text: str) -> None:
             (out_file if stream == "stdout" else err_file).write(text.encode("utf-8", "replace"))
             publish(stream, text)
+
+        def sink(stream: str, text: str) -> None:
+            text = redactors["stdout" if stream == "stdout" else "stderr"].feed(text)
+            if text:
+                emit(stream, text)
 
         self.kernel_step = step.name
         attempt = 1
@@ -743,6 +837,9 @@ class _Run:
             result_path = self.run_dir / "results" / f".{step.name}.attempt{attempt}.json"
             started = time.monotonic()
             raw = run_in_kernel(self._spec(step, inputs, result_path), namespace, sink)
+            for name, redactor in redactors.items():  # what a redactor held back
+                if rest := redactor.flush():
+                    emit(name, rest)
             out_file.flush()
             err_file.flush()
             duration = time.monotonic() - started

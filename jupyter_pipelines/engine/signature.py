@@ -15,7 +15,9 @@ cache entries so ``why`` can say which part changed:
   recursively), string literals of its code and prelude that name existing regular files, and string parameter
   values that do (a literal like ``"data/"`` naming a directory is not hashed: only declared inputs are trees);
 - ``package:MODULE``: the installed version of each non-standard module imported, or a local module's content;
-- ``python``: the interpreter version (it stands for every standard-library module too).
+- ``python``: the interpreter version (it stands for every standard-library module too);
+- ``image``: a ``--executor container`` step's image, by id (``sha256:...``), not by tag: a rebuilt image reruns
+  the step. The options then also hold the executor's ``network`` (its resource limits do not change results).
 
 Equal signatures mean the cached result can stand in for a rerun. Upstream outputs enter as object hashes, which
 the scheduler knows only once the upstream step is done: so a rerun upstream step whose outputs hash the same
@@ -163,6 +165,7 @@ def step_signature(
     parameters: Mapping[str, ParameterValue],
     input_hashes: Mapping[str, str],
     context: SignatureContext,
+    image_id: str | None = None,
 ) -> Signature:
     """The signature of ``step`` given the run's parameter values and its inputs' object hashes.
 
@@ -187,6 +190,8 @@ def step_signature(
     }
     if step.kind == "register":  # its run records a model version: only a register step's result may stand in
         options["kind"] = step.kind
+    if step.executor == "container":
+        options["network"] = step.network
     parts: dict[str, str] = {"version": str(SIGNATURE_VERSION), "code": code, "python": packages.python_version()}
     parts["options"] = json.dumps(options, sort_keys=True, separators=(",", ":"))
     for name, digest in _prelude_names(pipeline, step).items():
@@ -203,6 +208,8 @@ def step_signature(
     for module in step.modules:
         if not packages.is_stdlib(module):
             parts[f"package:{module}"] = context.package(module)
+    if step.executor == "container":
+        parts["image"] = image_id or "unknown"
     hasher = new_hasher()
     hasher.update(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode("utf-8"))
     return Signature(str(hasher.hexdigest()), parts)

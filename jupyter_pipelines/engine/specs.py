@@ -7,10 +7,12 @@ SageMaker job).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import ContainerError
 from ..model import ParameterValue, Pipeline, Step
 from .runs import ObjectRef, StepResult
 
@@ -28,7 +30,7 @@ def needed_outputs(pipeline: Pipeline, executor_of: Callable[[Step], str]) -> di
             if item.step not in names:
                 continue
             upstream = pipeline.step(item.step)
-            if executor_of(step) == "process" or executor_of(upstream) == "process":
+            if executor_of(step) != "kernel" or executor_of(upstream) != "kernel":
                 needed[item.step].add(item.name)
     return needed
 
@@ -123,6 +125,56 @@ def script_spec(
         "result_path": str(result_path),
         "work_dir": str(work_dir),
         "workdir": str(workdir),
+    }
+
+
+def container_spec(
+    pipeline: Pipeline,
+    step: Step,
+    *,
+    parameters: Mapping[str, ParameterValue],
+    results: Mapping[str, StepResult],
+    store_root: Path,
+    result_path: Path,
+    work_dir: Path,
+    workdir: Path,
+    image_id: str,
+) -> dict[str, Any]:
+    """A ``--executor container`` step: the SageMaker code bundle it runs (``sagemaker/entry.py`` and the
+    runtime), its upstream outputs, parameters and limits; ``engine/containers.py`` lays them out under /opt/ml."""
+    from ..sagemaker.bundles import Mode, make_bundle, step_spec
+
+    mode: Mode = "training" if step.kind == "training" else "processing"
+    files = dict(make_bundle(pipeline, step, "processing", (), workdir).files)  # loose files, even for training
+    if step.script is not None and f"src/{step.script}" not in files:  # a script on disk, not a %%writefile one
+        try:
+            files[f"src/{step.script}"] = (workdir / step.script).read_bytes()
+        except OSError as error:
+            raise ContainerError(
+                f"step {step.name!r}: cannot read its script {step.script}: {error.strerror or error}."
+            ) from None
+    files["step.json"] = (json.dumps(step_spec(pipeline, step, mode, ()), sort_keys=True) + "\n").encode("utf-8")
+    names = step.parameters if step.script is None else tuple(parameters)
+    values = {name: parameters[name] for name in names if name in parameters}
+    return {
+        "kind": "container",
+        "step": step.name,
+        "mode": mode,
+        "script": step.script is not None,
+        "image": step.local_image or step.image,
+        "image_id": image_id,
+        "cpus": step.cpus,
+        "memory": step.memory,
+        "network": step.network,
+        "bundle": files,
+        "parameters": values,
+        "input_dirs": {
+            name: {output: ref.to_dict() for output, ref in results[name].outputs.items()} for name in step.upstream
+        },
+        "env": dict(step.env),
+        "store": str(store_root),
+        "result_path": str(result_path),
+        "work_dir": str(work_dir),
     }
 
 

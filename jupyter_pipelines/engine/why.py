@@ -110,7 +110,14 @@ def _explain_step(
         else:
             for output, ref in plan.result.outputs.items():
                 hashes[f"{name}.{output}"] = ref.hash
-    signature = step_signature(pipeline, step, parameters=parameters, input_hashes=hashes, context=context)
+    image_id = None
+    if step.executor == "container" and (step.local_image or step.image):
+        from .containers import local_image_id
+
+        image_id = local_image_id(step.local_image or step.image or "")
+    signature = step_signature(
+        pipeline, step, parameters=parameters, input_hashes=hashes, context=context, image_id=image_id
+    )
     if not step.cache.enabled:
         return Explanation(step.name, "rerun", ("it has --no-cache: it always reruns and is never stored",)), None
     now = time.time()
@@ -198,7 +205,19 @@ def _differences(
     return reasons
 
 
-_KIND_ORDER = ["version", "code", "prelude", "file", "options", "param", "input", "data", "package", "python"]
+_KIND_ORDER = [
+    "version",
+    "code",
+    "prelude",
+    "file",
+    "options",
+    "param",
+    "input",
+    "data",
+    "package",
+    "python",
+    "image",
+]
 
 
 def _order(key: str) -> tuple[int, str]:
@@ -239,7 +258,16 @@ def _reason(kind: str, name: str, old: str | None, new: str | None) -> str:
         return f"package {name}: {old or 'not imported'} → {new or 'not imported'}"
     if kind == "python":
         return f"Python version: {old} → {new}"
+    if kind == "image":
+        return f"container image: {_short_id(old)} → {_short_id(new)}"
     return _change(old, new, f"{kind} {name}".strip())
+
+
+def _short_id(image_id: str | None) -> str:
+    """``sha256:f817378bacd1...`` as the engines show it (12 hex digits)."""
+    if not image_id:
+        return "none"
+    return image_id.partition(":")[2][:12] if ":" in image_id else image_id[:12]
 
 
 def _value(text: str) -> str:

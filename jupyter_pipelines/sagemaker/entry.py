@@ -15,7 +15,9 @@ It adapts SageMaker's file layout to the runtime, which runs the cell exactly as
 - parameters: ``JP_PARAM_<NAME>`` environment variables (processing) or ``jp_param_<name>`` hyperparameters
   (training), converted back to their declared types.
 
-``JP_SAGEMAKER_ROOT`` replaces ``/opt/ml`` (tests run a job on a local directory tree).
+``JP_SAGEMAKER_ROOT`` replaces ``/opt/ml`` (tests run a job on a local directory tree). ``JP_RESULT_FILE``, set
+only by the local container executor (engine/containers.py), names a JSON file to receive what the engine records
+besides the output files: each output's format and type, the displayed value, the outputs that could not be saved.
 """
 
 import builtins
@@ -178,7 +180,8 @@ def run_cell(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
     result = runtime.run_cell(cell, namespace)
     if result["status"] != "succeeded":
         raise StepFailure(result["error"] or "the step failed")
-    if result.get("display"):
+    local_result = os.environ.get("JP_RESULT_FILE")
+    if result.get("display") and not local_result:
         print(result["display"])
     for name, unsaved in sorted(result.get("unsaved", {}).items()):
         print("output %r (%s) was not saved: %s" % (name, unsaved["type"], unsaved["error"]), file=sys.stderr)
@@ -187,6 +190,10 @@ def run_cell(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
         shutil.copyfile(os.path.join(store, ref["path"]), os.path.join(output_dir, "%s.%s" % (name, extension)))
     write_properties(spec, namespace, output_dir)
     shutil.rmtree(store, ignore_errors=True)
+    if local_result:
+        outputs = {name: {"format": ref["format"], "type": ref["type"]} for name, ref in result["outputs"].items()}
+        with open(local_result, "w") as handle:
+            json.dump({"display": result.get("display"), "outputs": outputs, "unsaved": result["unsaved"]}, handle)
 
 
 def run_script(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
