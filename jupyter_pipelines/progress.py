@@ -11,7 +11,17 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from .engine.events import Event, RunFinished, RunStarted, StepFailed, StepFinished, StepLog, StepSkipped, StepStarted
+from .engine.events import (
+    Event,
+    RunFinished,
+    RunNote,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepLog,
+    StepSkipped,
+    StepStarted,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -30,11 +40,24 @@ SYMBOLS = {
 }
 
 
+def run_line(event: RunStarted) -> str | None:
+    """The line that marks a run followed somewhere else (a cloud run), with its console page; None for local."""
+    if event.location == "local":
+        return None
+    page = f": {event.url}" if event.url else ""
+    return f"☁ {event.pipeline}: {event.location} run {event.run_id}{page}"
+
+
 def step_line(event: Event) -> str | None:
-    """The status line for a step event (None for events that are not a step's state change)."""
+    """The status line for a step event, a cloud run's start or a run note (None for other events)."""
+    if isinstance(event, RunStarted):
+        return run_line(event)
+    if isinstance(event, RunNote):
+        return f"{'error' if event.level == 'error' else 'note'}: {event.text}"
     if isinstance(event, StepStarted):
         attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-        return f"… {event.step}: running{attempt}"
+        page = f" {event.url}" if event.url else ""
+        return f"… {event.step}: running{attempt}{page}"
     if isinstance(event, StepFinished):
         source = f" (cached from run {event.cached_from})" if event.cached_from else ""
         return f"✓ {event.step}: {event.status} in {event.duration:.2f}s{source}"
@@ -111,6 +134,10 @@ class LiveTable:
         self.live.__exit__(None, None, None)
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunNote | RunStarted):
+            line = step_line(event)
+            if line is not None:  # above the table, as plain text (names and notes are never markup)
+                self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
         if isinstance(event, RunStarted):
             for step in event.steps:
                 self.states[step] = ("pending", None, None, "")

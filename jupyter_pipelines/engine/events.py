@@ -24,10 +24,15 @@ def _now() -> float:
 
 @dataclass(frozen=True)
 class RunStarted:
+    """A run began. ``location`` says where it runs ("local", or "sagemaker" for a cloud run followed from here:
+    its ``run_id`` is then the execution's ARN and ``url`` its console page)."""
+
     run_id: str
     pipeline: str
     steps: tuple[str, ...]  # the steps this run will consider, in order
     parameters: dict[str, Any] = field(default_factory=dict)
+    location: str = "local"
+    url: str | None = None
     time: float = field(default_factory=_now)
     type: str = "run_started"
 
@@ -38,6 +43,7 @@ class StepStarted:
     step: str
     attempt: int = 1
     executor: str = "process"
+    url: str | None = None  # a cloud step's console page (its job's page when it runs a job)
     time: float = field(default_factory=_now)
     type: str = "step_started"
 
@@ -103,12 +109,24 @@ class RunFinished:
     type: str = "run_finished"
 
 
-Event = RunStarted | StepStarted | StepLog | StepFinished | StepFailed | StepSkipped | RunFinished
+@dataclass(frozen=True)
+class RunNote:
+    """Something a person following the run should know that is no step's state, e.g. that a cloud endpoint
+    cannot report step statuses (so only the run's overall status will arrive). Plain text, never markup."""
+
+    run_id: str
+    text: str
+    level: Literal["info", "error"] = "info"  # "error": something failed (the widget shows it as an error)
+    time: float = field(default_factory=_now)
+    type: str = "run_note"
+
+
+Event = RunStarted | StepStarted | StepLog | StepFinished | StepFailed | StepSkipped | RunFinished | RunNote
 Subscriber = Callable[[Event], None]
 
 _EVENT_TYPES: dict[str, type] = {
     cls.type: cls  # type: ignore[attr-defined]
-    for cls in (RunStarted, StepStarted, StepLog, StepFinished, StepFailed, StepSkipped, RunFinished)
+    for cls in (RunStarted, StepStarted, StepLog, StepFinished, StepFailed, StepSkipped, RunFinished, RunNote)
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..authoring.conditions import value_refs
+from ..engine.redact import is_secret_name
 from ..model import Pipeline, Step
 from .bundles import ARCHIVE, Bundle, code_inputs
 from .config import Settings
@@ -115,7 +116,20 @@ def _no_data_inputs(step: Step) -> None:
         raise ExportError(
             f"{_where(step)} declares --inputs {', '.join(step.data_inputs)}; the export cannot ship local data "
             "files yet.",
-            hint="Read the data from S3 in the step (a str parameter holding its URI), or drop --inputs to export.",
+            hint='Drop --inputs and read the file through a str parameter (data_path: str = "data/x.csv"): '
+            "promote uploads the file it names and passes its S3 URI instead.",
+        )
+
+
+def _no_secrets(step: Step) -> None:
+    """A secret-looking ``--env`` would sit in plain text in the definition (and in SageMaker's describe output)."""
+    names = [name for name, _ in step.env if is_secret_name(name)]
+    if names:
+        raise ExportError(
+            f"{_where(step)} sets --env {names[0]}=..., which looks like a secret (its name contains KEY, SECRET, "
+            "TOKEN or PASSWORD); the export would write its value into the pipeline definition in plain text.",
+            hint="Pass secrets at run time instead: store it in AWS Secrets Manager and read it in the step "
+            "(boto3.client('secretsmanager').get_secret_value(SecretId=...)), and drop the --env.",
         )
 
 
@@ -370,6 +384,7 @@ _KINDS = {
 
 def step_definition(ctx: Context, step: Step) -> Json:
     _no_data_inputs(step)
+    _no_secrets(step)
     _only_processing_scripts(step)
     type_, build = _KINDS[step.kind]
     definition = {"Name": ctx.plan.exported[step.name], "Type": type_, "Arguments": build(ctx, step)}
