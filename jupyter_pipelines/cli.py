@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="the definition, e.g. pipeline.json")
     _add_export_settings(export)
 
+    _add_promote(sub.add_parser("promote", help="upload to S3, create or update the SageMaker pipeline, start it"))
+
     why = sub.add_parser("why", help="explain why a step will rerun or come from the cache")
     why.add_argument("notebook")
     why.add_argument("step")
@@ -49,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list the notebook's recorded runs, newest first")
     runs.add_argument("notebook")
+    runs.add_argument("--remote", action="store_true", help="list the pipeline's executions in SageMaker instead")
+    runs.add_argument("--region", metavar="REGION", help="with --remote: AWS region (default: notebook settings)")
+    runs.add_argument("--profile", metavar="PROFILE", help="with --remote: AWS profile (default: the standard chain)")
+    runs.add_argument("--name", metavar="NAME", help="with --remote: pipeline name (default: notebook settings)")
 
     gc = sub.add_parser("gc", help="remove runs beyond the newest N and the objects no kept run or cache entry needs")
     gc.add_argument("notebook")
@@ -91,6 +97,22 @@ def _add_export_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", metavar="REGION", help="AWS region, e.g. eu-west-1")
     parser.add_argument("--prefix", metavar="PREFIX", help="S3 key prefix (default: the pipeline name)")
     parser.add_argument("--name", metavar="NAME", help="pipeline name (default: from the notebook's file name)")
+    parser.add_argument("--executor", metavar="E", help="default executor of steps without --executor")
+    parser.add_argument("--image", metavar="IMAGE", help="default image of steps without --image or --framework")
+
+
+def _add_promote(parser: argparse.ArgumentParser) -> None:
+    """``promote``: the export settings plus what to do in SageMaker (sagemaker/promote.py)."""
+    parser.add_argument("notebook")
+    _add_export_settings(parser)
+    parser.add_argument("--profile", metavar="P", help="AWS profile (default: the standard credential chain)")
+    parser.add_argument("--no-start", action="store_true", help="create or update the pipeline, do not start it")
+    parser.add_argument("--wait", action="store_true", help="follow the execution; exit 1 if it fails")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter value")
+    parser.add_argument("--only", action="append", default=[], metavar="A,B", help="selective execution: these steps")
+    parser.add_argument("--schedule", metavar="EXPR", help='start it on a schedule: "rate(1 day)" or "cron(...)"')
+    parser.add_argument("--schedule-role-arn", metavar="ARN", help="the role EventBridge Scheduler assumes")
+    parser.add_argument("--unschedule", action="store_true", help="delete the pipeline's schedule (and nothing else)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _graph(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "promote":
+            return _promote(args)
         if args.command == "why":
             return _why(args)
         if args.command == "runs":
@@ -123,11 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
-def _load(notebook: str):  # type: ignore[no-untyped-def]
-    from .authoring.notebook import notebook_dir, pipeline_from_notebook
+def _load(notebook: str, flags: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    from .authoring.defaults import apply_defaults
+    from .authoring.notebook import notebook_dir, pipeline_from_notebook, read_settings
 
-    pipeline = pipeline_from_notebook(notebook)
-    return pipeline, notebook_dir(notebook)
+    pipeline = pipeline_from_notebook(notebook)  # with the notebook's default executor/image (flags win)
+    return apply_defaults(pipeline, {**read_settings(notebook), **(flags or {})}), notebook_dir(notebook)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -213,12 +238,48 @@ def _export(args: argparse.Namespace) -> int:
     from .authoring.notebook import read_settings
     from .sagemaker.settings import SETTINGS, write_export
 
-    pipeline, workdir = _load(args.notebook)
+    flags = {key: getattr(args, key) for key in SETTINGS if getattr(args, key, None)}
+    pipeline, workdir = _load(args.notebook, flags)
     settings = read_settings(args.notebook)
-    settings.update({key: getattr(args, key) for key in SETTINGS if getattr(args, key)})
+    settings.update(flags)
     written = write_export(pipeline, settings, workdir, Path(args.output))
     print(f"wrote {written} (code bundles in {written.parent / (written.stem + '.bundles')})", file=sys.stderr)
     return EXIT_OK
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from .authoring.notebook import read_settings
+    from .authoring.parameters import parse_overrides
+    from .engine.selection import split_names
+    from .progress import LinePrinter
+    from .sagemaker.aws import connect
+    from .sagemaker.promote import follow, options_from_settings, promote, unschedule
+    from .sagemaker.settings import SETTINGS
+
+    flags = {key: getattr(args, key) for key in SETTINGS if getattr(args, key, None)}
+    pipeline, workdir = _load(args.notebook, flags)
+    settings = {**read_settings(args.notebook), **flags}
+    if args.unschedule:
+        print(unschedule(settings, pipeline.name))
+        return EXIT_OK
+    options = options_from_settings(
+        settings, workdir, parameters=parse_overrides(pipeline, args.param), only=tuple(split_names(args.only)),
+        start=not args.no_start, schedule=args.schedule, schedule_role_arn=args.schedule_role_arn,
+    )  # fmt: skip
+    promoted = promote(pipeline, options, progress=lambda line: print(line, file=sys.stderr))
+    print("\n".join(promoted.lines()))
+    if not args.wait or promoted.execution_arn is None:
+        return EXIT_OK
+    try:
+        status = follow(promoted, pipeline, connect(promoted.region, options.profile), LinePrinter())
+    except KeyboardInterrupt:
+        print(
+            f"jupyter-pipelines: stopped following; the execution goes on in SageMaker: {promoted.execution_url}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(f"the SageMaker execution {status}: {promoted.execution_url}")
+    return EXIT_OK if status == "succeeded" else EXIT_FAILED
 
 
 def _why(args: argparse.Namespace) -> int:
@@ -240,6 +301,14 @@ def _runs(args: argparse.Namespace) -> int:
     from .engine import Store
 
     pipeline, workdir = _load(args.notebook)
+    if args.remote:
+        from .authoring.notebook import read_settings
+        from .sagemaker.remote_runs import remote_runs_text
+
+        settings = read_settings(args.notebook)
+        settings.update({key: getattr(args, key) for key in ("region", "name") if getattr(args, key)})
+        print(remote_runs_text(pipeline.name, settings, args.profile))
+        return EXIT_OK
     runs = Store(workdir / ".pipelines").list_runs(pipeline.name)
     if not runs:
         print(f"{args.notebook} has not run yet.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ PIPELINE_HELP = """\
   export [PATH] [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N]
                                               write the SageMaker pipeline definition JSON and its code bundles
   config [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N]
-                                              the notebook's export settings (saved in its metadata)
+         [--executor E] [--image IMAGE]       the notebook's settings (saved in its metadata); --executor and
+                                              --image: the default for steps that do not say (e.g. container)
+  promote [--role-arn ARN] [--bucket B] [--region R] [--prefix P] [--name N] [--profile P]
+          [--no-start] [--wait] [-p NAME=VALUE]... [--only A,B]
+          [--schedule EXPR --schedule-role-arn ARN] [--unschedule]
+                                              upload to S3, create or update the SageMaker pipeline, start it
+                                              (followed here; --wait: block until it ends)
   wait                                        wait for the background run and show its summary
   stop                                        stop the background run (its running steps are terminated)
   show [--text]                               the pipeline: steps, dependencies and why (graph widget later)
@@ -98,12 +105,23 @@ def _pipeline_parser() -> _Parser:
     export = sub.add_parser("export", add_help=False)
     export.add_argument("output", nargs="?")
     config = sub.add_parser("config", add_help=False)
-    for p in (export, config):
+    promote = sub.add_parser("promote", add_help=False)
+    promote.add_argument("--no-start", action="store_true")
+    promote.add_argument("--wait", action="store_true")
+    promote.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    promote.add_argument("--only", action="append", default=[])
+    promote.add_argument("--schedule")
+    promote.add_argument("--schedule-role-arn")
+    promote.add_argument("--unschedule", action="store_true")
+    for p in (export, config, promote):
         p.add_argument("--role-arn")
         p.add_argument("--bucket")
         p.add_argument("--region")
         p.add_argument("--prefix")
         p.add_argument("--name")
+        p.add_argument("--executor")  # the pipeline-wide step defaults (authoring/defaults.py)
+        p.add_argument("--image")
+        p.add_argument("--profile")  # promotion's AWS profile: a name, never a credential
     cache = sub.add_parser("cache", add_help=False)
     cache.add_argument("action", nargs="?", choices=["show", "clear"], default="show")
     cache.add_argument("step", nargs="?")
@@ -116,21 +134,29 @@ def _pipeline_parser() -> _Parser:
     return parser
 
 
-def _print_event_line(event: Event, *, target: str | None = None) -> None:
-    """What a cell shows while steps run: the target step's output as is, other steps as state lines."""
-    if isinstance(event, StepLog):
-        stream = sys.stdout if event.stream == "stdout" else sys.stderr
-        if event.step == target:
-            stream.write(event.text)
-        else:
-            stream.write("".join(f"[{event.step}] {line}\n" for line in event.text.splitlines()))
-        stream.flush()
-        return
-    if getattr(event, "step", None) == target or (isinstance(event, RunFinished) and target is not None):
-        return
-    line = step_line(event)
-    if line is not None:
-        print(line, flush=True)
+def _cell_printer(target: str | None = None) -> Callable[[Event], None]:
+    """What a cell shows while steps run: the target step's output as is, other steps as state lines.
+
+    The cell's streams are taken now, before the run: a ``--executor kernel`` step redirects ``sys.stdout`` to its
+    own log capture while it runs, and printing its log events there would feed them back into it forever."""
+    out, err = sys.stdout, sys.stderr
+
+    def show(event: Event) -> None:
+        if isinstance(event, StepLog):
+            stream = out if event.stream == "stdout" else err
+            if event.step == target:
+                stream.write(event.text)
+            else:
+                stream.write("".join(f"[{event.step}] {line}\n" for line in event.text.splitlines()))
+            stream.flush()
+            return
+        if getattr(event, "step", None) == target or (isinstance(event, RunFinished) and target is not None):
+            return
+        line = step_line(event)
+        if line is not None:
+            print(line, file=out, flush=True)
+
+    return show
 
 
 def _failure_message(result: RunResult, target: str | None) -> str:
@@ -190,7 +216,7 @@ class PipelineMagics(Magics):
             result = self.session.run(
                 pipeline,
                 targets=[header.name],
-                on_event=lambda event: _print_event_line(event, target=header.name),
+                on_event=_cell_printer(header.name),
             )
         except HeaderError as error:
             self._leave_out_this_cell()
@@ -266,7 +292,7 @@ class PipelineMagics(Magics):
                     pipeline,
                     overrides=overrides,
                     jobs=args.jobs,
-                    on_event=_print_event_line,
+                    on_event=_cell_printer(),
                     selected=selected,
                     force=force,
                 )
@@ -275,7 +301,7 @@ class PipelineMagics(Magics):
                 pipeline,
                 overrides=overrides,
                 jobs=args.jobs,
-                on_event=_print_event_line,
+                on_event=_cell_printer(),
                 selected=selected,
                 force=force,
             )
@@ -309,6 +335,8 @@ class PipelineMagics(Magics):
             flags: dict[str, str] = {key: getattr(args, key) for key in SETTINGS if getattr(args, key)}
             written = session.export(Path(args.output) if args.output else None, flags)
             print(f"wrote {written} (code bundles in {written.with_suffix('.bundles')})")
+        elif command == "promote":
+            self._promote(args)
         elif command == "config":
             updates = {key: getattr(args, key) for key in SETTINGS if getattr(args, key)}
             where = session.settings_sync.configure(updates, session.settings, session.notebook)
@@ -333,6 +361,22 @@ class PipelineMagics(Magics):
             pipeline = session.build()
             print(f"rebuilt from {session.notebook}: {count} code cells, {len(pipeline.steps)} steps.")
         return None
+
+    def _promote(self, args: argparse.Namespace) -> None:
+        flags = {key: getattr(args, key) for key in SETTINGS if getattr(args, key, None)}
+        if args.unschedule:
+            print(self.session.unschedule(flags))
+            return
+        promoted = self.session.promote(
+            flags, params=args.param, only=args.only, start=not args.no_start, wait=args.wait,
+            schedule=args.schedule, schedule_role_arn=args.schedule_role_arn,
+            on_event=_cell_printer(), progress=lambda line: print(line, flush=True),
+        )  # fmt: skip
+        print("\n".join(promoted.lines()))
+        if promoted.status not in (None, "succeeded"):
+            raise RunError(f"the SageMaker execution {promoted.status}.", hint=f"See {promoted.execution_url}")
+        if promoted.execution_arn and not args.wait:
+            print("followed in the background: %pipeline stop stops the execution.")
 
     @staticmethod
     def _known_step(pipeline: Pipeline, step: str) -> None:

@@ -77,6 +77,8 @@ class LiveSession:
         self._widget: Any = None
         self.settings: dict[str, str] = {}  # %pipeline config in this kernel (over the notebook's metadata)
         self.settings_sync = SettingsSync()  # the notebook's metadata as the frontend has it (settings_sync.py)
+        self.cloud: Any = None  # the SageMaker execution followed in the background (sagemaker/cloud_run.py)
+        self._promoting: threading.Thread | None = None  # the widget's promotion, while it uploads and creates
 
     # -- building ---------------------------------------------------------------------------------------------
     @property
@@ -96,8 +98,12 @@ class LiveSession:
         saved, saved_at = self.saved_cells()
         return self.registry.cells(saved, saved_at)
 
-    def build(self) -> Pipeline:
-        pipeline = build_pipeline(self.cells(), self.pipeline_name)
+    def build(self, settings: Mapping[str, str] | None = None) -> Pipeline:
+        """The pipeline of the cells, with the default executor/image of ``settings`` (default: the notebook's)."""
+        from .authoring.defaults import apply_defaults
+
+        settings = self.export_settings() if settings is None else settings
+        pipeline = apply_defaults(build_pipeline(self.cells(), self.pipeline_name), settings)
         if self._widget is not None:
             self._widget.set_pipeline(pipeline)  # the graph grows as step cells run
         return pipeline
@@ -117,7 +123,8 @@ class LiveSession:
                 run_from=lambda name: self._start_from_widget(from_step=name),
                 stop=self.stop,
                 export=lambda: str(self.export()),
-                promote=None,
+                promote=lambda values: self.promote_from_widget(values),
+                promote_settings=self.export_settings,
             )
             self._widget = PipelineWidget(pipeline, actions)
             self.subscribers.append(self._widget.handle_event)
@@ -182,7 +189,113 @@ class LiveSession:
         target = output if output is not None else self.workdir / f"{self.pipeline_name}.pipeline.json"
         if not target.is_absolute():
             target = self.workdir / target
-        return write_export(self.build(), settings, self.workdir, target)
+        return write_export(self.build(settings), settings, self.workdir, target)
+
+    # -- promotion (sagemaker/promote.py) ---------------------------------------------------------------------
+    def promote(
+        self,
+        flags: Mapping[str, str] | None = None,
+        *,
+        params: Sequence[str] = (),
+        overrides: Mapping[str, object] | None = None,
+        only: Sequence[str] = (),
+        start: bool = True,
+        wait: bool = False,
+        schedule: str | None = None,
+        schedule_role_arn: str | None = None,
+        on_event: Subscriber | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Any:
+        """Promote with the notebook's settings (``flags`` win); a started execution is followed: in the
+        foreground with ``wait``, else on a background thread publishing to the subscribers. Returns Promoted."""
+        from dataclasses import replace
+
+        from .authoring.parameters import parse_overrides
+        from .engine.selection import split_names
+        from .sagemaker.aws import connect
+        from .sagemaker.cloud_run import follow_in_background
+        from .sagemaker.promote import follow, options_from_settings, promote
+
+        if start and self.cloud is not None and self.cloud.running():
+            raise RunError(
+                f"the SageMaker execution {self.cloud.promoted.execution_arn} is still being followed.",
+                hint="Stop it (%pipeline stop) or let it finish before starting another.",
+            )
+        settings = {**self.export_settings(), **{k: v for k, v in (flags or {}).items() if v}}
+        pipeline = self.build(settings)
+        resolved = resolve_parameters(pipeline, overrides or {})  # checked and typed
+        typed = {**{name: resolved[name] for name in overrides or {}}, **parse_overrides(pipeline, params)}
+        options = options_from_settings(
+            settings, self.workdir, parameters=typed, only=tuple(split_names(list(only))), start=start,
+            schedule=schedule, schedule_role_arn=schedule_role_arn,
+        )  # fmt: skip
+        promoted = promote(pipeline, options, progress=progress)
+        if promoted.execution_arn is None:
+            return promoted
+        clients = connect(promoted.region, options.profile)
+        publish = self._publisher(on_event)
+        if not wait:
+            self.cloud = follow_in_background(promoted, pipeline, clients, publish)
+            return promoted
+        try:
+            return replace(promoted, status=follow(promoted, pipeline, clients, publish))
+        except KeyboardInterrupt:
+            raise RunError(
+                f"stopped following; the execution goes on in SageMaker: {promoted.execution_url}",
+                hint="Stop it there, or promote without --wait and use %pipeline stop.",
+            ) from None
+
+    def unschedule(self, flags: Mapping[str, str] | None = None) -> str:
+        from .sagemaker.promote import unschedule
+
+        settings = {**self.export_settings(), **{k: v for k, v in (flags or {}).items() if v}}
+        return unschedule(settings, self.pipeline_name)
+
+    def promote_from_widget(self, values: Mapping[str, str]) -> str:
+        """The Promote form: remember its values as the notebook's settings (never credentials: there are none
+        in the form), then promote and start on a background thread; progress and errors arrive as run notes."""
+        from .engine.events import RunNote
+        from .sagemaker.settings import SETTINGS
+
+        updates = {k: v.strip() for k, v in values.items() if k in SETTINGS and isinstance(v, str) and v.strip()}
+        self.settings_sync.configure(updates, self.settings, self.notebook)
+        if self._promoting is not None and self._promoting.is_alive():
+            raise RunError("a promotion is already in progress.", hint="Wait for it to start the execution.")
+        pipeline = self.build()
+        defaults = {p.name: p.default for p in pipeline.parameters}
+        shown = self._widget.parameter_values() if self._widget is not None else {}
+        overrides = {k: v for k, v in shown.items() if k in defaults and v != defaults[k]}
+        publish = self._publisher(None)
+
+        def work() -> None:
+            try:
+                promoted = self.promote(overrides=overrides, progress=None)
+            except PipelineError as error:
+                publish(RunNote("promote", f"promotion failed: {error}", level="error"))
+                return
+            except Exception as error:  # a bug: said, never lost silently
+                bug = f"promotion failed (a bug in jupyter-pipelines): {error!r}"
+                publish(RunNote("promote", bug, level="error"))
+                return
+            publish(RunNote("promote", "; ".join(promoted.lines())))
+
+        self._promoting = threading.Thread(target=work, name="jupyter-pipelines-promote", daemon=True)
+        self._promoting.start()
+        region = self.export_settings().get("region", "")
+        return f"promoting '{pipeline.name}' to SageMaker ({region}): uploading, then starting an execution…"
+
+    def _publisher(self, on_event: Subscriber | None) -> Callable[[Any], None]:
+        """Events to every subscriber (the widget) and ``on_event``; one failing subscriber does not stop the rest."""
+        subscribers = [*self.subscribers, *([on_event] if on_event else [])]
+
+        def publish(event: Any) -> None:
+            for subscriber in subscribers:
+                try:
+                    subscriber(event)
+                except Exception:  # noqa: S112 - a display problem must not stop following the cloud run
+                    continue
+
+        return publish
 
     def load(self, step: str, run_id: str | None = None) -> list[str]:
         """Bring a step's outputs from a past run (default: its latest successful one) into the namespace."""
@@ -268,9 +381,11 @@ class LiveSession:
         return self.background is not None and self.background.thread.is_alive()
 
     def stop(self) -> bool:
-        """Cancel the background run, if any; returns whether there was one."""
+        """Cancel the background run, if any (a followed SageMaker execution is asked to stop); whether there was
+        one."""
+        cloud = self.cloud is not None and bool(self.cloud.stop())
         if not self.running() or self.background is None:
-            return False
+            return cloud
         self.background.cancel.cancel()
         return True
 

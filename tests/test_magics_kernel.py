@@ -257,3 +257,14 @@ def test_widget_run_uses_the_parameter_inputs(kernel: Kernel) -> None:
     assert kernel.execute("w.run_button.click()").status == "ok"
     assert kernel.execute("%pipeline wait").status == "ok"
     assert kernel.execute("items").results == ["[0, 1, 2, 3]"]
+
+
+def test_kernel_executor_step_cell_prints_once_and_binds(kernel: Kernel) -> None:
+    """A ``--executor kernel`` step redirects stdout into its log while it runs; the cell's own printer must not
+    write its log events back into that capture (it used to loop forever and hang the cell)."""
+    assert kernel.execute("%load_ext jupyter_pipelines").status == "ok"
+    reply = kernel.execute("%%step here --executor kernel\nx = 41 + 1\nprint('here says', x)", timeout=30)
+    assert reply.status == "ok", reply.text
+    assert reply.stdout.count("here says 42") == 1, reply.stdout
+    reply = kernel.execute("%%step there\ny = x + 1\nprint('there says', y)", timeout=30)
+    assert reply.status == "ok" and "there says 43" in reply.stdout, reply.text

@@ -14,7 +14,9 @@ from ..model import Pipeline
 from .config import ExportConfig
 from .export import export_pipeline
 
-SETTINGS = ("role_arn", "bucket", "region", "prefix", "name")
+# "executor" and "image": the pipeline-wide step defaults (authoring/defaults.py), kept with the export settings.
+# "profile": the AWS profile promotion uses (a name in ~/.aws/config, never a credential).
+SETTINGS = ("role_arn", "bucket", "region", "prefix", "name", "executor", "image", "profile")
 
 
 def export_config(settings: Mapping[str, str], source_dir: Path) -> ExportConfig:

@@ -1,0 +1,160 @@
+"""Promotion against a real local endpoint (moto's server over HTTP): uploads, create/update, start, selection.
+
+moto answers every execution "Succeeded" at once and accepts any definition, so these tests check what was sent
+and stored; the definition itself is validated by the exporter's own tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from jupyter_pipelines.authoring import pipeline_from_notebook
+from jupyter_pipelines.sagemaker.aws import connect
+from jupyter_pipelines.sagemaker.config import ExportConfig
+from jupyter_pipelines.sagemaker.errors import PromoteError
+from jupyter_pipelines.sagemaker.export import build_definition
+from jupyter_pipelines.sagemaker.promote import PromoteOptions, promote
+
+from .aws_support import BUCKET, REGION, ROLE_ARN, MotoServer
+from .notebooks import write_notebook
+
+ABALONE = Path(__file__).resolve().parent.parent / "notebooks" / "abalone.ipynb"
+
+
+def config(source_dir: Path, **changes: Any) -> ExportConfig:
+    return ExportConfig(role_arn=ROLE_ARN, bucket=BUCKET, region=REGION, source_dir=source_dir, **changes)
+
+
+def small(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Two steps, a parameter naming a local CSV, one naming a directory, one plain string, an int."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "one.txt").write_text("one\n")
+    (tmp_path / "refs" / "sub").mkdir()
+    (tmp_path / "refs" / "sub" / "two.txt").write_text("two\n")
+    path = write_notebook(
+        tmp_path / "small.ipynb",
+        [
+            '%%parameters\ninput_data: str = "data/rows.csv"\nrefs: str = "refs"\nlabel: str = "plain"\n'
+            "rows: int = 3\nshuffle: bool = False",
+            "%%step prepare\nvalues = list(range(rows))",
+            "%%step total\nresult = sum(values)",
+        ],
+    )
+    return pipeline_from_notebook(path)
+
+
+def s3_keys() -> set[str]:
+    s3 = boto3.client("s3", region_name=REGION)
+    return {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+
+
+def test_promote_uploads_creates_and_a_second_promote_uploads_nothing(aws: MotoServer, tmp_path: Path) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    pipeline = small(tmp_path)
+    options = PromoteOptions(config(tmp_path), start=False)
+    lines: list[str] = []
+    first = promote(pipeline, options, progress=lines.append)
+
+    assert first.created and first.execution_arn is None
+    keys = s3_keys()
+    assert set(first.uploaded) == keys and first.skipped == 0
+    exported = build_definition(pipeline, options.config)
+    code_keys = {f"small/code/{b.key}/{name}" for b in exported.bundles.values() for name in b.files}
+    assert code_keys <= keys
+    data_keys = keys - code_keys
+    assert {key.split("/", 3)[-1] for key in data_keys} == {"rows.csv", "refs/one.txt", "refs/sub/two.txt"}
+    assert all(key.startswith("small/data/") for key in data_keys)
+    csv_key = next(key for key in data_keys if key.endswith("rows.csv"))
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=csv_key)
+    assert body["Body"].read() == b"a,b\n1,2\n"
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    described = sagemaker.describe_pipeline(PipelineName="small")
+    stored = json.loads(described["PipelineDefinition"])
+    # identical to the export, except that local-file defaults became their S3 URIs
+    uris = {item.parameter: item.uri for item in first.data}
+    assert uris["input_data"].startswith(f"s3://{BUCKET}/small/data/") and uris["input_data"].endswith("/rows.csv")
+    assert uris["refs"].endswith("/refs/")
+    expected = json.loads(json.dumps(exported.definition))
+    for parameter in expected["Parameters"]:
+        parameter["DefaultValue"] = uris.get(parameter["Name"], parameter["DefaultValue"])
+    assert stored == expected == first.definition
+    assert described["RoleArn"] == ROLE_ARN and "jupyter-pipelines" in described["PipelineDescription"]
+    assert any("created pipeline small" in line for line in lines)
+
+    second = promote(pipeline, options)
+    assert second.uploaded == () and second.skipped == len(keys) and not second.created
+    assert second.pipeline_arn == first.pipeline_arn
+    assert sagemaker.describe_pipeline(PipelineName="small")["PipelineDefinition"] == described["PipelineDefinition"]
+
+
+def test_a_changed_object_is_uploaded_again(aws: MotoServer, tmp_path: Path) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    pipeline = small(tmp_path)
+    options = PromoteOptions(config(tmp_path), start=False)
+    first = promote(pipeline, options)
+    key = first.uploaded[0]
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=b"tampered")  # no hash metadata
+    again = promote(pipeline, options)
+    assert again.uploaded == (key,)
+
+
+def test_start_with_parameter_overrides_and_selective_execution(aws: MotoServer, tmp_path: Path) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    pipeline = small(tmp_path)
+    first = promote(pipeline, PromoteOptions(config(tmp_path), parameters={"rows": 7, "shuffle": True}))
+    assert first.execution_arn and first.execution_arn.startswith(first.pipeline_arn + "/execution/")
+    assert first.execution_url and "executions/" in first.execution_url
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sent = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=first.execution_arn)
+    assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]} == {"rows": "7", "shuffle": "true"}
+
+    # moto ignores SelectiveExecutionConfig: read the request body the real client put on the wire, with
+    # botocore's own event hook (the call still goes to moto)
+    clients = connect(REGION, max_attempts=2)
+    calls: list[dict[str, Any]] = []
+    clients.sagemaker.meta.events.register(
+        "before-call.sagemaker.StartPipelineExecution", lambda params, **_: calls.append(json.loads(params["body"]))
+    )
+    second = promote(pipeline, PromoteOptions(config(tmp_path), only=("total",)), clients=clients)
+    assert second.execution_arn and second.execution_arn != first.execution_arn
+    assert calls[0]["SelectiveExecutionConfig"] == {
+        "SourcePipelineExecutionArn": first.execution_arn,
+        "SelectedSteps": [{"StepName": "total"}],
+    }
+
+
+def test_only_without_a_successful_execution_is_refused_before_any_upload(aws: MotoServer, tmp_path: Path) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    pipeline = small(tmp_path)
+    with pytest.raises(PromoteError, match="does not exist yet; nothing was uploaded"):
+        promote(pipeline, PromoteOptions(config(tmp_path), only=("total",)))
+    promote(pipeline, PromoteOptions(config(tmp_path), start=False))
+    with pytest.raises(PromoteError, match="there is none; nothing was uploaded or changed"):
+        promote(pipeline, PromoteOptions(config(tmp_path), only=("total",)))
+    with pytest.raises(PromoteError, match="--only names no step 'nope'"):
+        promote(pipeline, PromoteOptions(config(tmp_path), only=("nope",)))
+
+
+def test_the_abalone_notebook_promotes_and_waits(aws: MotoServer) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    pipeline = pipeline_from_notebook(ABALONE)
+    events: list[Any] = []
+    clients = connect(REGION, max_attempts=1)  # moto answers ListPipelineExecutionSteps with HTTP 500
+    options = PromoteOptions(config(ABALONE.parent), wait=True)
+    promoted = promote(pipeline, options, publish=events.append, clients=clients)
+    assert promoted.status == "succeeded"
+    assert [item.parameter for item in promoted.data] == ["input_data"]
+    stored = json.loads(
+        boto3.client("sagemaker", region_name=REGION).describe_pipeline(PipelineName="abalone")["PipelineDefinition"]
+    )
+    assert {s["Name"] for s in stored["Steps"]} >= {"AbaloneProcess", "AbaloneTrain", "AbaloneEval"}
+    kinds = [type(event).__name__ for event in events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished" and "RunNote" in kinds
