@@ -81,7 +81,9 @@ def test_initial_graph_and_buttons(calls: Calls) -> None:
     assert widget.export_button.disabled and widget.export_button.tooltip == EXPORT_UNAVAILABLE
     assert widget.promote_button.disabled and widget.promote_button.tooltip == PROMOTE_UNCONFIGURED
     assert graph.log == {} and graph.notice == {}
-    assert widget.children[2] is graph and widget.children[1] is widget.parameter_inputs
+    assert widget.children[3] is graph and widget.children[2] is widget.parameter_inputs
+    assert widget.children[1] is widget.promote_form and not widget.promote_form.is_open
+    assert graph.run == {} and graph.links == {}
 
 
 def test_state_after_a_run(calls: Calls) -> None:
@@ -119,6 +121,7 @@ def test_log_pane_follows_selection(calls: Calls) -> None:
         "text": "cleaning\n" + XSS + "\n",  # text, not markup: the browser puts it in with textContent
         "error": "",
         "truncated": False,
+        "url": "",
     }
     widget.graph.selected = "train"
     widget.flush()
@@ -256,7 +259,8 @@ def test_action_errors_show_as_notices(calls: Calls) -> None:
 def test_export_and_promote(calls: Calls, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     written = tmp_path / "build" / "pipeline.json"
-    widget = PipelineWidget(pipeline(), calls.actions(export=lambda: str(written), promote=lambda: "started exec-1"))
+    promote = lambda values: f"started exec-1 in {values['region']}"  # noqa: E731
+    widget = PipelineWidget(pipeline(), calls.actions(export=lambda: str(written), promote=promote))
     assert not widget.export_button.disabled and not widget.promote_button.disabled
     widget.export_button.click()
     assert widget.graph.notice == {
@@ -264,8 +268,17 @@ def test_export_and_promote(calls: Calls, tmp_path: Any, monkeypatch: pytest.Mon
         "kind": "info",
         "path": "build/pipeline.json",
     }
-    widget.promote_button.click()
-    assert widget.graph.notice == {"text": "started exec-1", "kind": "info"}
+    widget.promote_button.click()  # opens the form (tests/test_ui_promote.py has the rest)
+    assert widget.promote_form.is_open
+    for key, value in {
+        "role_arn": "arn:aws:iam::123456789012:role/R",
+        "bucket": "b-1",
+        "region": "eu-west-1",
+    }.items():
+        widget.promote_form.inputs[key].value = value
+    widget.promote_form.submit_button.click()
+    assert widget.graph.notice == {"text": "started exec-1 in eu-west-1", "kind": "info"}
+    assert not widget.promote_form.is_open
 
 
 def test_node_menu_messages(calls: Calls) -> None:

@@ -32,3 +32,5 @@ class PipelineGraph(ipywidgets.DOMWidget):  # type: ignore[misc]
     selected = Unicode("").tag(sync=True)  # step name whose logs the pane shows (set by the browser)
     log = Dict().tag(sync=True)  # see RunState.log_for; {} when no step is selected
     notice = Dict().tag(sync=True)  # {text, kind: "info"|"error", path?}; {} for none
+    run = Dict().tag(sync=True)  # see RunState.run_view: {id, location, status, notes, url?}; {} before a run
+    links = Dict().tag(sync=True)  # step node id -> its console page (https only), for cloud runs

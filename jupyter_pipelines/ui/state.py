@@ -3,6 +3,10 @@
 :class:`RunState` takes events in the order the engine publishes them and keeps, per step, the status the widget
 shows, the duration, when it started, its output (capped), its traceback and where a cached result came from.
 Events of an older run that arrive after a new run started are ignored.
+
+A cloud run (``RunStarted.location == "sagemaker"``, followed from SageMaker by the follow loop) folds the same way;
+the state also keeps where the run happens, the console pages of the execution and of each step (``https://``
+only, see :mod:`~jupyter_pipelines.ui.links`) and the run's notes (``RunNote``: plain text for the status line).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any, Literal
 from ..engine.events import (
     Event,
     RunFinished,
+    RunNote,
     RunStarted,
     StepFailed,
     StepFinished,
@@ -20,6 +25,7 @@ from ..engine.events import (
     StepSkipped,
     StepStarted,
 )
+from .links import safe_url, short_run_id
 
 WidgetStatus = Literal[
     "pending", "running", "cached", "succeeded", "failed", "skipped", "condition_false", "cancelled"
@@ -35,6 +41,8 @@ WIDGET_STATUSES: tuple[WidgetStatus, ...] = (
     "cancelled",
 )
 LOG_CAP = 100_000  # characters of output kept per step (the tail); the full log stays in the run store
+NOTE_CAP = 500  # characters of one run note shown
+NOTES_KEPT = 5  # the latest distinct notes of a run
 
 
 def is_condition_skip(reason: str) -> bool:
@@ -53,6 +61,7 @@ class StepView:
     truncated: bool = False
     error: str = ""
     note: str = ""
+    url: str | None = None  # a cloud step's console page (https only)
 
     def append(self, text: str) -> None:
         self.output += text
@@ -67,6 +76,7 @@ class StepView:
         self.duration = self.started = None
         self.output = self.error = self.note = ""
         self.truncated = False
+        self.url = None
 
 
 @dataclass
@@ -76,6 +86,13 @@ class RunState:
     running: bool = False
     run_status: str | None = None  # the last finished run's status
     run_duration: float | None = None
+    location: str = "local"  # where the current run happens: "local" or "sagemaker"
+    run_url: str | None = None  # the cloud execution's console page (https only)
+    notes: list[str] = field(default_factory=list)  # the current run's notes, oldest first
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.location != "local"
 
     def step(self, name: str) -> StepView:
         return self.steps.setdefault(name, StepView())
@@ -90,6 +107,9 @@ class RunState:
             self.run_id = event.run_id
             self.running = True
             self.run_status = self.run_duration = None
+            self.location = event.location or "local"
+            self.run_url = safe_url(event.url)
+            self.notes = []
             for name in event.steps:
                 self.step(name).reset()
             return True
@@ -97,11 +117,14 @@ class RunState:
             return False  # a straggler from an earlier run
         if isinstance(event, RunFinished):
             self._finish(event)
+        elif isinstance(event, RunNote):
+            return self._note(event.text)
         elif isinstance(event, StepStarted):
             view = self.step(event.step)
             if event.attempt > 1:
                 view.append(f"\n--- attempt {event.attempt} ---\n")
             view.status, view.started, view.duration, view.error = "running", event.time, None, ""
+            view.url = safe_url(event.url) or view.url
         elif isinstance(event, StepLog):
             self.step(event.step).append(event.text)
         elif isinstance(event, StepFinished):
@@ -125,6 +148,13 @@ class RunState:
             view.note, view.started = event.reason, None
         return True
 
+    def _note(self, text: str) -> bool:
+        text = " ".join(str(text).split())[:NOTE_CAP]
+        if not text or text in self.notes:
+            return False
+        self.notes = [*self.notes, text][-NOTES_KEPT:]
+        return True
+
     def _finish(self, event: RunFinished) -> None:
         self.running = False
         self.run_status, self.run_duration = event.status, event.duration
@@ -145,4 +175,19 @@ class RunState:
             "text": view.output,
             "error": view.error,
             "truncated": view.truncated,
+            "url": view.url or "",
         }
+
+    def run_view(self) -> dict[str, Any]:
+        """What the run bar shows (``{}`` before the first run): where the run happens, its console page, notes."""
+        if self.run_id is None:
+            return {}
+        view: dict[str, Any] = {
+            "id": short_run_id(self.run_id),
+            "location": self.location,
+            "status": "running" if self.running else (self.run_status or ""),
+            "notes": list(self.notes),
+        }
+        if self.run_url:
+            view["url"] = self.run_url
+        return view

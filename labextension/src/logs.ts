@@ -2,6 +2,7 @@
  * The log pane: the selected step's output (live while it runs), its traceback on failure and where a cached
  * result came from. Text only: everything goes in with `textContent`.
  */
+import { externalLink } from './links';
 import { ILogState } from './model';
 import { asStatus, statusLabel } from './status';
 
@@ -46,6 +47,10 @@ export class LogPane {
     this.title.textContent = `Logs: ${log.step} (${statusLabel(asStatus(log.status))})`;
     const notes = [log.note, log.truncated ? 'earlier output truncated: the full log is in the run store' : ''];
     this.note.textContent = notes.filter(Boolean).join(' · ');
+    const link = externalLink(log.url, 'open the step in the SageMaker console', 'jp-Pipelines-logsLink');
+    if (link !== null) {
+      this.note.append(this.note.textContent ? ' · ' : '', link);
+    }
     this.output.hidden = false;
     const text = log.text || placeholder(log.status);
     if (this.output.textContent !== text) {

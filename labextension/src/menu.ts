@@ -1,7 +1,10 @@
 /**
- * The small menu a step node opens (click, Enter or Space): run this step, run from here, show logs.
- * Arrow keys move between items, Escape closes it and gives focus back to the node.
+ * The small menu a step node opens (click, Enter or Space): run this step, run from here, show logs, and for a
+ * step of a cloud run a link to its console page (new tab). Arrow keys move between items, Escape closes it and
+ * gives focus back to the node.
  */
+import { safeUrl } from './links';
+
 export type NodeAction = 'run_step' | 'run_from' | 'show_logs';
 
 const ITEMS: ReadonlyArray<{ action: NodeAction; label: string; runs: boolean }> = [
@@ -15,6 +18,7 @@ export class NodeMenu {
   private step = '';
   private anchor: HTMLElement | SVGElement | null = null;
   private readonly buttons: HTMLButtonElement[] = [];
+  private readonly link: HTMLAnchorElement;
 
   constructor(private readonly choose: (action: NodeAction, step: string) => void) {
     this.element = document.createElement('div');
@@ -41,6 +45,18 @@ export class NodeMenu {
       this.buttons.push(button);
       this.element.append(button);
     }
+    this.link = document.createElement('a');
+    this.link.className = 'jp-Pipelines-menuItem jp-Pipelines-menuLink';
+    this.link.setAttribute('role', 'menuitem');
+    this.link.target = '_blank';
+    this.link.rel = 'noopener noreferrer';
+    this.link.textContent = 'Open in the SageMaker console';
+    this.link.hidden = true;
+    this.link.addEventListener('click', event => {
+      event.stopPropagation();
+      this.close(); // the browser opens the page in a new tab
+    });
+    this.element.append(this.link);
     this.element.addEventListener('keydown', event => this.onKey(event));
   }
 
@@ -48,8 +64,15 @@ export class NodeMenu {
     return !this.element.hidden;
   }
 
-  /** Open for `step` next to `anchor`, at `x`, `y` relative to the menu's offset parent. */
-  open(step: string, anchor: HTMLElement | SVGElement, x: number, y: number, running: boolean): void {
+  /** Open for `step` next to `anchor`, at `x`, `y` relative to the menu's offset parent; `url`: its console page. */
+  open(
+    step: string,
+    anchor: HTMLElement | SVGElement,
+    x: number,
+    y: number,
+    running: boolean,
+    url: unknown = null
+  ): void {
     this.step = step;
     this.anchor = anchor;
     const heading = this.element.firstElementChild as HTMLElement;
@@ -58,6 +81,14 @@ export class NodeMenu {
       const disabled = running && button.dataset.runs === 'true';
       button.disabled = disabled;
       button.title = disabled ? 'a run is in progress: stop it or wait' : '';
+    }
+    const href = safeUrl(url);
+    this.link.hidden = href === null;
+    if (href === null) {
+      this.link.removeAttribute('href');
+    } else {
+      this.link.href = href;
+      this.link.title = href;
     }
     this.element.style.left = `${Math.round(x)}px`;
     this.element.style.top = `${Math.round(y)}px`;
@@ -76,8 +107,11 @@ export class NodeMenu {
   }
 
   private onKey(event: KeyboardEvent): void {
-    const enabled = this.buttons.filter(b => !b.disabled);
-    const index = enabled.indexOf(document.activeElement as HTMLButtonElement);
+    const enabled: HTMLElement[] = this.buttons.filter(b => !b.disabled);
+    if (!this.link.hidden) {
+      enabled.push(this.link);
+    }
+    const index = enabled.indexOf(document.activeElement as HTMLElement);
     if (event.key === 'Escape') {
       this.close(true);
     } else if (event.key === 'ArrowDown') {

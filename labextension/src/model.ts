@@ -37,6 +37,16 @@ export interface ILogState {
   text: string;
   error: string;
   truncated: boolean;
+  url?: string; // a cloud step's console page ('' for none)
+}
+
+/** The current run as the run bar shows it (see RunState.run_view); empty before the first run. */
+export interface IRunState {
+  id: string;
+  location: string; // 'local' | 'sagemaker'
+  status: string;
+  notes: string[];
+  url?: string; // the execution's console page (https only)
 }
 
 export class PipelineGraphModel extends DOMWidgetModel {
@@ -58,7 +68,9 @@ export class PipelineGraphModel extends DOMWidgetModel {
       running: false,
       selected: '',
       log: {},
-      notice: {}
+      notice: {},
+      run: {},
+      links: {}
     };
   }
 }

@@ -10,9 +10,10 @@ import { IDrawnGraph, drawGraph, updateNode } from './draw';
 import { layoutDot } from './layout';
 import { createLegend } from './legend';
 import { LogPane } from './logs';
-import { IEdgeInfo, ILogState, INodeInfo, INotice } from './model';
+import { IEdgeInfo, ILogState, INodeInfo, INotice, IRunState } from './model';
 import { NodeAction, NodeMenu } from './menu';
 import { renderNotice } from './notice';
+import { renderRun } from './runbar';
 import { asStatus } from './status';
 
 const TICK_MS = 500;
@@ -20,6 +21,7 @@ const TICK_MS = 500;
 export class PipelineGraphView extends DOMWidgetView {
   private graphArea!: HTMLElement;
   private noticeArea!: HTMLElement;
+  private runArea!: HTMLElement;
   private menu!: NodeMenu;
   private logs!: LogPane;
   private drawn: IDrawnGraph | null = null;
@@ -35,6 +37,9 @@ export class PipelineGraphView extends DOMWidgetView {
     this.el.classList.add('jp-Pipelines');
     this.noticeArea = document.createElement('div');
     this.noticeArea.className = 'jp-Pipelines-notice';
+    this.runArea = document.createElement('div');
+    this.runArea.className = 'jp-Pipelines-run';
+    this.runArea.setAttribute('role', 'status');
     this.graphArea = document.createElement('div');
     this.graphArea.className = 'jp-Pipelines-graph';
     this.menu = new NodeMenu((action, step) => this.choose(action, step));
@@ -42,7 +47,7 @@ export class PipelineGraphView extends DOMWidgetView {
     const stage = document.createElement('div');
     stage.className = 'jp-Pipelines-stage';
     stage.append(this.graphArea, this.menu.element);
-    this.el.append(this.noticeArea, createLegend(), stage, this.logs.element);
+    this.el.append(this.runArea, this.noticeArea, createLegend(), stage, this.logs.element);
 
     this.graphArea.addEventListener('click', event => this.onNodeEvent(event));
     this.graphArea.addEventListener('keydown', event => this.onNodeKey(event));
@@ -53,8 +58,10 @@ export class PipelineGraphView extends DOMWidgetView {
     this.listenTo(this.model, 'change:running', () => this.applyRunning());
     this.listenTo(this.model, 'change:log', () => this.logs.show(this.model.get('log') as ILogState | null));
     this.listenTo(this.model, 'change:notice', () => this.showNotice());
+    this.listenTo(this.model, 'change:run', () => this.showRun());
     this.applyRunning();
     this.showNotice();
+    this.showRun();
     this.logs.show(this.model.get('log') as ILogState | null);
     void this.relayout();
   }
@@ -133,6 +140,13 @@ export class PipelineGraphView extends DOMWidgetView {
     this.el.dataset.running = String(Boolean(this.model.get('running')));
   }
 
+  private showRun(): void {
+    const run = this.model.get('run') as IRunState | Record<string, never>;
+    const known = typeof run === 'object' && run !== null && 'id' in run;
+    renderRun(this.runArea, known ? (run as IRunState) : null);
+    this.el.dataset.location = known ? (run as IRunState).location : '';
+  }
+
   private showNotice(): void {
     renderNotice(this.noticeArea, this.model.get('notice') as INotice | null, this.notebookDir());
   }
@@ -185,7 +199,9 @@ export class PipelineGraphView extends DOMWidgetView {
     const box = node.getBoundingClientRect();
     const origin = stage.getBoundingClientRect();
     const running = Boolean(this.model.get('running'));
-    this.menu.open(node.dataset.name ?? '', node, box.left - origin.left, box.bottom - origin.top + 2, running);
+    const links = this.model.get('links') as Record<string, string>;
+    const url = node.dataset.id !== undefined ? links[node.dataset.id] : undefined;
+    this.menu.open(node.dataset.name ?? '', node, box.left - origin.left, box.bottom - origin.top + 2, running, url);
   }
 
   private choose(action: NodeAction, step: string): void {

@@ -33,7 +33,13 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 
 @pytest.fixture(scope="session")
-def browser(lab_server: LabServer) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
+    """One chromium for the session (Playwright's sync API runs once per thread); independent of the lab server,
+    so a test module with its own server (test_promote_e2e.py) does not start the shared one too."""
+    try:
+        check_browser()
+    except BrowserMissing as error:
+        pytest.fail(str(error), pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,16 @@ class LabServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     @classmethod
-    def start(cls, root: Path, home: Path) -> LabServer:
+    def start(cls, root: Path, home: Path, extra_env: Mapping[str, str | None] | None = None) -> LabServer:
+        """Start the server; ``extra_env`` reaches it and its kernels (e.g. a local AWS endpoint's settings; a
+        None value removes that variable)."""
         port, token = free_port(), secrets.token_hex(16)
         env = dict(os.environ)
+        for name, value in (extra_env or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         for name, sub in (
             ("JUPYTER_CONFIG_DIR", "config"),
             ("JUPYTER_DATA_DIR", "data"),

@@ -88,8 +88,8 @@ def test_run_button_reuses_the_cache(lab: LabPage) -> None:
     lab.wait_not_running()
     expect(lab.button("Run")).to_be_enabled()
     expect(lab.button("Stop")).to_be_disabled()
-    expect(lab.button("Promote")).to_be_disabled()
-    assert "configure promotion first" in (lab.button("Promote").get_attribute("title") or "")
+    expect(lab.button("Promote")).to_be_enabled()  # it opens the form: test_promote_e2e.py
+    assert "opens a form" in (lab.button("Promote").get_attribute("title") or "")
 
 
 def test_a_run_turns_the_nodes_green(lab: LabPage) -> None:
