@@ -19,3 +19,4 @@ def kernel(tmp_path: Path) -> Iterator[Kernel]:
 
 
 from .aws_support import aws, moto_server  # noqa: E402, F401  (fixtures: a real local AWS endpoint)
+from .container_support import container_engine  # noqa: E402, F401  (fixture: a Docker-compatible engine)
