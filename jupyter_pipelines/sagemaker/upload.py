@@ -189,6 +189,8 @@ def upload_blobs(
 ) -> Uploaded:
     """Upload what is not already there (checked in parallel); ``uploaded`` records each object as it is done,
     so after a failure it still says what went up. Re-raises the first botocore error."""
+    if progress is not None:
+        progress = _one_line_at_a_time(progress)
 
     def one(blob: Blob) -> None:
         if _already_there(s3, bucket, blob):
@@ -203,6 +205,18 @@ def upload_blobs(
         futures = [pool.submit(one, blob) for blob in blobs]
     _first_error([f.exception() for f in futures])
     return uploaded
+
+
+def _one_line_at_a_time(progress: Progress) -> Progress:
+    """The uploads run on several threads: one progress line must not break into another one's (a ``print`` is two
+    writes, the line and its newline)."""
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            progress(line)
+
+    return say
 
 
 def _first_error(errors: Iterable[BaseException | None]) -> None:
