@@ -128,8 +128,24 @@ def test_engine_logs_and_events_mask_the_environment_and_env_flag_secrets(
         assert files_holding(workdir, secret) == [], executor
         logs = [path for path in files_holding(workdir, plain) if path.parent.name == "logs"]
         assert logs, executor
-        assert all(password.encode() not in path.read_bytes() for path in logs), executor
-        # (an --env value is written in the notebook itself, and the step's signature in the store records it)
+        assert files_holding(workdir, password) == [], executor  # logs, events, run records, cache entries
+
+
+def test_a_failing_steps_error_masks_secrets_in_records_and_events(
+    tmp_path: Path, secret_env: tuple[str, str]
+) -> None:
+    """A traceback quoting a secret is user text like a log line: the error in events and run records is masked."""
+    secret, _ = secret_env
+    password = "pw-" + secrets.token_hex(8)
+    code = (
+        f"import os\nraise ValueError('bad login ' + os.environ[{SECRET_NAME!r}] + ' ' + os.environ['DB_PASSWORD'])"
+    )
+    ran = run(tmp_path, pipeline(step("login", code, env=(("DB_PASSWORD", password),), retry=1)))
+    error = ran.result.steps["login"].error or ""
+    assert ran.result.status == "failed" and f"bad login {MASK} {MASK}" in error, error
+    failures = [e for e in ran.events if e.type == "step_failed"]
+    assert len(failures) == 2 and all(f"bad login {MASK} {MASK}" in e.error for e in failures)  # type: ignore[union-attr]
+    assert files_holding(tmp_path, secret) == [] and files_holding(tmp_path, password) == []
 
 
 def test_cli_run_and_export_write_no_secret_anywhere(tmp_path: Path, secret_env: tuple[str, str]) -> None:

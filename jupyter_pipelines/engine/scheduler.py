@@ -50,7 +50,7 @@ from .events import (
 from .executors import ProcessPool, SpawnPool, ZygotePool, run_in_kernel
 from .publish import Publisher
 from .records import RecordWriter
-from .redact import StreamRedactor, secret_values
+from .redact import Redactor, StreamRedactor, secret_values
 from .runs import CancelToken, ObjectRef, RunOptions, RunResult, StepResult
 from .signature import Signature, SignatureContext, step_signature
 from .store import Store, try_read_json
@@ -811,6 +811,7 @@ class _Run:
     def _retry(self, step: Step, error: str, duration: float, attempt: int) -> bool:
         will_retry = attempt <= step.retry and not self.cancel.cancelled and not self.cancelled
         if will_retry:
+            error = Redactor(secret_values(step.env))(error)
             self.publisher.publish(StepFailed(self.run_id, step.name, error, duration, attempt, will_retry=True))
         return will_retry
 
@@ -910,6 +911,7 @@ class _Run:
         )
 
     def _failed(self, step: Step, error: str, duration: float, attempt: int) -> None:
+        error = Redactor(secret_values(step.env))(error)  # a traceback may quote a secret, as a log may
         result = StepResult(
             step.name,
             "failed",

@@ -36,6 +36,7 @@ from pathlib import Path
 from ..model import ParameterValue, Pipeline, Step
 from . import packages
 from .fileindex import FileIndex
+from .redact import is_secret_name
 from .runtime import new_hasher
 
 SIGNATURE_VERSION = 2
@@ -181,7 +182,8 @@ def step_signature(
         read = sorted(step.parameters)
     options = {
         "executor": step.executor,
-        "env": sorted(step.env),
+        # a secret-looking value is kept as its digest: the signature is stored in run records and cache entries
+        "env": sorted((name, _digest(value) if is_secret_name(name) else value) for name, value in step.env),
         "outputs": list(step.outputs),
         "binds": list(step.binds),
         "script": step.script,
