@@ -9,4 +9,6 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
+# setup.sh installed a container engine and the test images (unless JP_SKIP_CONTAINERS=1): their tests must run.
+if [ "${JP_SKIP_CONTAINERS:-}" != 1 ]; then export JP_REQUIRE_CONTAINERS=1; fi
 .venv/bin/python -m pytest "$@"
