@@ -7,6 +7,7 @@ and stored; the definition itself is validated by the exporter's own tests.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +144,16 @@ def test_only_without_a_successful_execution_is_refused_before_any_upload(aws: M
         promote(pipeline, PromoteOptions(config(tmp_path), only=("nope",)))
 
 
-def test_the_abalone_notebook_promotes_and_waits(aws: MotoServer) -> None:
+def test_the_abalone_notebook_promotes_and_waits(aws: MotoServer, tmp_path: Path) -> None:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    pipeline = pipeline_from_notebook(ABALONE)
+    notebook = tmp_path / ABALONE.name  # beside its own data file (notebooks/data/ is made by runs, not in git)
+    shutil.copyfile(ABALONE, notebook)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "abalone.csv").write_text("sex,length,rings\nM,0.455,15\nF,0.53,9\n")
+    pipeline = pipeline_from_notebook(notebook)
     events: list[Any] = []
     clients = connect(REGION, max_attempts=1)  # moto answers ListPipelineExecutionSteps with HTTP 500
-    options = PromoteOptions(config(ABALONE.parent), wait=True)
+    options = PromoteOptions(config(tmp_path), wait=True)
     promoted = promote(pipeline, options, publish=events.append, clients=clients)
     assert promoted.status == "succeeded"
     assert [item.parameter for item in promoted.data] == ["input_data"]
