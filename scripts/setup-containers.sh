@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the container executor's tests and benchmark need, idempotently and without any image registry: Podman
-# (Docker-compatible API, started by the tests on a private socket) with runc, and two small local images with
-# Python and numpy, made from a Debian rootfs built by debootstrap from the mirror apt already uses.
+# (Docker-compatible API) with runc, and Docker Engine (docker.io), both started by the tests on private sockets,
+# and two small local images with Python and numpy, made from a Debian rootfs built by debootstrap from the mirror
+# apt already uses (imported into Podman here; the tests import the same rootfs tarball into their dockerd).
 #
 #   jupyter-pipelines-test:py3      the test image (python3, python3-numpy; Debian bookworm minbase)
 #   jupyter-pipelines-test:py3-alt  the same files, another image id (the cache tests retag it)
@@ -26,7 +27,7 @@ sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
 missing=()
-for package in podman runc debootstrap; do
+for package in podman runc debootstrap docker.io; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$package")
   fi
@@ -37,7 +38,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if podman image exists "$IMAGE" && podman image exists "$ALT_IMAGE"; then
+if podman image exists "$IMAGE" && podman image exists "$ALT_IMAGE" && [ -s "$TARBALL" ]; then
   exit 0
 fi
 

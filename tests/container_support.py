@@ -1,9 +1,11 @@
-"""A container engine for the container executor's tests: the one ``DOCKER_HOST`` names, else Docker's socket, else
-Podman's Docker-compatible service started for the session on a private socket (``scripts/containers.conf``).
+"""Container engines for the container executor's tests: each test runs against Podman's Docker-compatible service
+and against Docker Engine, both started for the session on private sockets (Podman with
+``scripts/containers.conf``; dockerd with its own data root, the test images imported from the rootfs tarball), or
+only against the engine ``DOCKER_HOST`` names when it is set.
 
-Where none can be had, every container test is skipped with one reason, "no container engine", and the rest of
-the suite runs. ``scripts/setup-containers.sh`` (run by ``scripts/setup.sh``) installs Podman and builds the test
-images, so CI always has them.
+Where no engine can be had, the container tests are skipped with one reason, "no container engine", and the rest
+of the suite runs; ``scripts/test.sh`` sets ``JP_REQUIRE_CONTAINERS=1`` (its set-up installed both engines), which
+makes a missing engine a failure, so CI really runs them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 IMAGE = "jupyter-pipelines-test:py3"  # python3 + numpy (Debian bookworm), JP_TEST_IMAGE=main
 ALT_IMAGE = "jupyter-pipelines-test:py3-alt"  # the same files, another image id, JP_TEST_IMAGE=alt
 REPO = Path(__file__).resolve().parent.parent
+TARBALL = REPO / ".cache" / "containers" / "rootfs-bookworm-py3.tar"  # made by scripts/setup-containers.sh
 NO_ENGINE = "skipped: no container engine"
 
 
@@ -80,36 +83,71 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _start_dockerd(directory: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """Docker Engine on a private socket and data root (root only: dockerd needs it), with the test images
+    imported from the rootfs tarball ``scripts/setup-containers.sh`` keeps (no registry)."""
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or os.getuid() != 0 or not TARBALL.is_file():
+        return None
+    address = f"unix://{directory / 'docker.sock'}"
+    log = open(directory / "dockerd.log", "wb")  # noqa: SIM115 - the daemon's whole life
+    process = subprocess.Popen(
+        [dockerd, "--host", address, "--data-root", str(directory / "data"), "--exec-root", str(directory / "x"),
+         "--pidfile", str(directory / "dockerd.pid"), "--iptables=false", "--bridge=none"],
+        cwd=directory, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        client = _try(address)
+        if client is not None:
+            for image, variant in ((IMAGE, "main"), (ALT_IMAGE, "alt")):
+                repository, tag = image.split(":")
+                changes = [f"ENV JP_TEST_IMAGE={variant}", 'CMD ["python3"]']
+                client.api.import_image(src=str(TARBALL), repository=repository, tag=tag, changes=changes)
+            client.close()
+            return process, address
+        time.sleep(0.2)
+    _stop(process)
+    return None
+
+
 @dataclass
 class _Found:
+    kind: str
     address: str
     service: subprocess.Popen[bytes] | None
     directory: Path
 
 
-_found: list[_Found | None] = []  # filled by find_engine(), once per session
+# The engines every container test runs against: Podman's Docker-compatible service and Docker Engine, each
+# started for the session on a private socket; or, when DOCKER_HOST is set, just the engine it names.
+ENGINES: tuple[str, ...] = ("DOCKER_HOST",) if os.environ.get("DOCKER_HOST") else ("podman", "docker")
+_found: dict[str, _Found | None] = {}  # filled by find_engine(), once per kind and session
 
 
-def find_engine() -> _Found | None:
-    """The engine's address (``DOCKER_HOST``, Docker's socket, else a Podman service started now), or None."""
-    if _found:
-        return _found[0]
+def find_engine(kind: str | None = None) -> _Found | None:
+    """An engine of ``kind`` (one of :data:`ENGINES`; None: the first that can be had), started if need be."""
+    if kind is None:
+        return next((found for k in ENGINES if (found := find_engine(k)) is not None), None)
+    if kind in _found:
+        return _found[kind]
     directory = Path(tempfile.mkdtemp(prefix="jp-engine-"))
-    saved = os.environ.get("DOCKER_HOST")
-    address = saved or "unix:///var/run/docker.sock"
     found = None
-    client = _try(address)
-    if client is not None:
-        client.close()
-        found = _Found(address, None, directory)
-    elif saved is None:
-        started = _start_podman(directory)
+    if kind == "DOCKER_HOST":
+        address = os.environ["DOCKER_HOST"]
+        if (client := _try(address)) is not None:
+            client.close()
+            found = _Found(kind, address, None, directory)
+    else:
+        started = _start_podman(directory) if kind == "podman" else _start_dockerd(directory)
         if started is not None:
-            found = _Found(started[1], started[0], directory)
+            found = _Found(kind, started[1], started[0], directory)
             atexit.register(_stop, started[0])  # the fixture stops it; this, if the session ends otherwise
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     if found is None:
         shutil.rmtree(directory, ignore_errors=True)
-    _found.append(found)
+    _found[kind] = found
     return found
 
 
@@ -127,12 +165,13 @@ def skip_without_engine() -> None:
         _no_engine(NO_ENGINE, module=True)
 
 
-@pytest.fixture(scope="session")
-def container_engine() -> Iterator[Any]:
-    """A docker SDK client of the engine, with ``DOCKER_HOST`` set to it for the session's runs."""
-    found = find_engine()
+@pytest.fixture(scope="session", params=ENGINES)
+def container_engine(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A docker SDK client of one engine (each test runs once per engine), with ``DOCKER_HOST`` set to it."""
+    found = find_engine(request.param)
     if found is None:
-        _no_engine(NO_ENGINE)
+        _no_engine(f"{NO_ENGINE} ({request.param})")
+        return
     saved = os.environ.get("DOCKER_HOST")
     os.environ["DOCKER_HOST"] = found.address
     client = _client(found.address)
@@ -151,6 +190,7 @@ def container_engine() -> Iterator[Any]:
             os.environ["DOCKER_HOST"] = saved
         if found.service is not None:
             _stop(found.service)
+            _found.pop(found.kind, None)
         shutil.rmtree(found.directory, ignore_errors=True)
 
 
