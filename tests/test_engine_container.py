@@ -318,6 +318,40 @@ def test_a_container_step_without_an_image_is_a_clear_error(tmp_path: Path) -> N
     assert "%pipeline config --image" in str(caught.value)
 
 
+READS_DATA = """
+import os
+text = open("data/train.csv").read()
+names = sorted(os.listdir("data/images"))
+seen = sorted(os.listdir("/opt/ml/processing/input"))
+"""
+
+
+def test_a_container_step_reads_its_declared_inputs_where_the_export_puts_them(tmp_path: Path) -> None:
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "train.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "data" / "images" / "one.txt").write_text("one")
+    reader = boxed("read", READS_DATA, data_inputs=("data/train.csv", "data/images"), binds=("text", "names", "seen"))
+    ran = run(tmp_path, pipeline(reader))
+    assert ran.result.status == "succeeded", failed(ran)
+    assert ran.outputs("read") == {"text": "a,b\n1,2\n", "names": ["one.txt"], "seen": ["code", "data-0", "data-1"]}
+    assert run(tmp_path, pipeline(reader)).result.steps["read"].status == "cached"
+
+    (tmp_path / "data" / "train.csv").write_text("a,b\n1,3\n")  # the signature has the data's fingerprint
+    again = run(tmp_path, pipeline(reader))
+    assert again.result.steps["read"].status == "succeeded" and again.outputs("read")["text"] == "a,b\n1,3\n"
+
+
+def test_declared_inputs_a_container_cannot_show(tmp_path: Path) -> None:
+    with pytest.raises(ContainerError, match="--inputs /srv/x.csv, an absolute path") as caught:
+        run(tmp_path, pipeline(boxed("s", "x = 1", binds=("x",), data_inputs=("/srv/x.csv",))))
+    assert "declare it relative, e.g. --inputs data/x.csv" in str(caught.value)
+    ran = run(tmp_path, pipeline(boxed("s", "x = 1", binds=("x",), data_inputs=("data/missing.csv",))))
+    assert failed(ran)["s"] == (
+        f"step 's': its --inputs {tmp_path}/data/missing.csv does not exist. Create it (or let an upstream step "
+        "write it), or fix the path in --inputs."
+    )
+
+
 PERMISSION_CHECK = """
 import sys
 from jupyter_pipelines.engine.containers import Engine

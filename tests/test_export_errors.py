@@ -131,11 +131,8 @@ def test_definition_over_one_megabyte() -> None:
     assert "over SageMaker's limit of 1048576 (1 MB)" in export_error(pipeline)
 
 
-def test_retry_limit_and_data_inputs() -> None:
+def test_retry_limit() -> None:
     assert "--retry 21 is more than SageMaker's 20 attempts" in export_error(one_step("--retry 21"))
-    assert "declares --inputs data/x.csv; the export cannot ship local data" in export_error(
-        one_step("--inputs data/x.csv")
-    )
 
 
 # ---- conditions -------------------------------------------------------------------------------------------------

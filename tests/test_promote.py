@@ -6,6 +6,7 @@ and stored; the definition itself is validated by the exporter's own tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -163,3 +164,35 @@ def test_the_abalone_notebook_promotes_and_waits(aws: MotoServer, tmp_path: Path
     assert {s["Name"] for s in stored["Steps"]} >= {"AbaloneProcess", "AbaloneTrain", "AbaloneEval"}
     kinds = [type(event).__name__ for event in events]
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished" and "RunNote" in kinds
+
+
+def test_declared_inputs_are_uploaded_where_the_export_points_and_only_once(aws: MotoServer, tmp_path: Path) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "train.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "data" / "images" / "one.txt").write_text("one")
+    path = write_notebook(
+        tmp_path / "inputs.ipynb",
+        ["%%step train --inputs data/train.csv,data/images\ntext = open('data/train.csv').read()"],
+    )
+    pipeline = pipeline_from_notebook(path)
+    options = PromoteOptions(config(tmp_path), start=False)
+    first = promote(pipeline, options)
+
+    exported = build_definition(pipeline, options.config)
+    assert first.definition == exported.definition  # the definition sent is the export, unchanged
+    inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"]
+        for i in exported.definition["Steps"][0]["Arguments"]["ProcessingInputs"]
+    }
+    s3 = boto3.client("s3", region_name=REGION)
+    for name, suffix, body in [("data-0", "train.csv", b"a,b\n1,2\n"), ("data-1", "images/one.txt", b"one")]:
+        key = inputs[name].removeprefix(f"s3://{BUCKET}/") + suffix
+        assert key in first.uploaded
+        got = s3.get_object(Bucket=BUCKET, Key=key)
+        assert got["Body"].read() == body
+        assert got["Metadata"]["sha256"] == hashlib.sha256(body).hexdigest()
+
+    second = promote(pipeline, options)
+    assert second.uploaded == () and second.skipped == len(first.uploaded)
+    assert second.definition == first.definition

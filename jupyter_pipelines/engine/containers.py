@@ -6,6 +6,9 @@ The container runs what the SageMaker export ships: the step's code bundle (``sa
 
 - each direct upstream step's outputs read-only at ``/opt/ml/processing/input/<upstream>/`` (training:
   ``/opt/ml/input/data/<upstream>/``): ``<name>.npy`` / ``<name>.pkl`` per value, a script's output files as they are;
+- each declared ``--inputs`` path read-only where its job input lands on SageMaker,
+  ``/opt/ml/processing/input/data-<n>/<name>`` (training: ``/opt/ml/input/data/data-<n>/<name>``); the entry links
+  the declared relative path to it in the step's working directory;
 - the outputs at ``/opt/ml/processing/output/<step>/`` (training: ``/opt/ml/model/``), collected into the store
   when the container exits 0; ``/opt/ml/output/`` receives the failure message (and the local result record);
 - parameters as ``JP_PARAM_<NAME>`` variables (training: ``/opt/ml/input/config/hyperparameters.json``).
@@ -311,12 +314,10 @@ class ContainerPool(ProcessPool):
         work = Path(spec["work_dir"])
         try:
             code = self._run_container(state, work)
+        except ContainerError as error:  # ours: its message says what to fix
+            code = _fail(spec, str(error))
         except Exception as error:  # noqa: BLE001 - the engine went away, the disk is full: the step fails
-            result = runtime.new_result()
-            result["error"] = f"step {spec['step']!r}: the container engine failed: {error}"
-            with contextlib.suppress(OSError):
-                runtime.write_json_atomic(spec["result_path"], result)
-            code = 1
+            code = _fail(spec, f"step {spec['step']!r}: the container engine failed: {error}")
         finally:
             container = state.container
             if container is not None:
@@ -378,6 +379,15 @@ class ContainerPool(ProcessPool):
         return code
 
 
+def _fail(spec: Mapping[str, Any], message: str) -> int:
+    """Record the step as failed with ``message``; the exit code the engine sees."""
+    result = runtime.new_result()
+    result["error"] = message
+    with contextlib.suppress(OSError):
+        runtime.write_json_atomic(spec["result_path"], result)
+    return 1
+
+
 def _until_exited(container: Any, limit: float = 2.0) -> None:
     """Wait for the engine to see the container exited (its streams have closed): Podman's ``wait`` polls every
     ~0.5 s, a reload every 10 ms sees it sooner. ``wait`` then answers at once; the reload gives OOMKilled."""
@@ -422,6 +432,7 @@ def _prepare(spec: Mapping[str, Any], work: Path, where: _Layout) -> tuple[dict[
     volumes = {str(code_dir): {"bind": where.code, "mode": "ro"}}
     for upstream in spec["input_dirs"]:
         volumes[str(input_dir / upstream)] = {"bind": f"{where.inputs}/{upstream}", "mode": "ro"}
+    volumes.update(_data_volumes(spec, where))
     volumes[str(output_dir)] = {"bind": where.output, "mode": "rw"}
     volumes[str(meta_dir)] = {"bind": "/opt/ml/output", "mode": "rw"}
     if spec["mode"] == "training":
@@ -431,6 +442,19 @@ def _prepare(spec: Mapping[str, Any], work: Path, where: _Layout) -> tuple[dict[
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters), encoding="utf-8")
         volumes[str(config)] = {"bind": "/opt/ml/input/config", "mode": "ro"}
     return volumes, output_dir, meta_dir
+
+
+def _data_volumes(spec: Mapping[str, Any], where: _Layout) -> dict[str, dict[str, str]]:
+    """Each declared ``--inputs`` path, read-only where the SageMaker job gets it: ``<inputs>/data-<n>/<name>``."""
+    volumes = {}
+    for item in spec.get("data_inputs", ()):
+        if not os.path.exists(item["host"]):
+            raise ContainerError(
+                f"step {spec['step']!r}: its --inputs {item['host']} does not exist.",
+                hint="Create it (or let an upstream step write it), or fix the path in --inputs.",
+            )
+        volumes[item["host"]] = {"bind": f"{where.inputs}/{item['input']}/{item['name']}", "mode": "ro"}
+    return volumes
 
 
 def _text(value: object) -> str:

@@ -19,6 +19,7 @@ processes saved meanwhile, under a lock) only when something new was hashed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import runtime
 
@@ -45,9 +47,9 @@ def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def hash_file(path: str | os.PathLike[str]) -> str:
-    """The hex xxh3_128 of a file's content, read with ``readinto`` into one reused buffer (no allocation)."""
-    hasher = runtime.new_hasher()
+def hash_file(path: str | os.PathLike[str], new_hasher: Callable[[], Any] = runtime.new_hasher) -> str:
+    """The hex xxh3_128 (or ``new_hasher``'s) of a file's content, read with ``readinto`` into one reused buffer."""
+    hasher = new_hasher()
     with open(path, "rb", buffering=0) as handle:
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -62,6 +64,11 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return str(hasher.hexdigest())
 
 
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex SHA-256 of a file: what S3 uploads are addressed and checked by (``sagemaker/data.py``)."""
+    return hash_file(path, hashlib.sha256)
+
+
 @dataclass
 class _Entry:
     key: StatKey
@@ -73,12 +80,19 @@ class _Entry:
 class FileIndex:
     """Fingerprints of files by path, backed by a JSON file (``path=None``: in memory only).
 
-    ``lock`` is a context manager factory serializing saves across processes (the store's file lock).
+    ``lock`` is a context manager factory serializing saves across processes (the store's file lock); ``hasher``
+    hashes one file (None: ``hash_file``, xxh3; the export's S3 addresses need SHA-256, kept in another index).
     """
 
-    def __init__(self, path: Path | None = None, lock: Callable[[], AbstractContextManager[object]] | None = None):
+    def __init__(
+        self,
+        path: Path | None = None,
+        lock: Callable[[], AbstractContextManager[object]] | None = None,
+        hasher: Callable[[str], str] | None = None,
+    ):
         self.path = path
         self._lock = lock or contextlib.nullcontext
+        self._hash = hasher
         self._entries: dict[str, _Entry] | None = None
         self._dirty: set[str] = set()
 
@@ -94,7 +108,7 @@ class FileIndex:
         if entry is not None and entry.key == key and (entry.ours or st.st_ctime_ns < entry.hashed_at - RACY_NS):
             return entry.digest
         hashed_at = time.time_ns()
-        digest = hash_file(path)
+        digest = hash_file(path) if self._hash is None else self._hash(path)
         entries[path] = _Entry(key, hashed_at, digest, ours=True)
         self._dirty.add(path)
         return digest

@@ -278,11 +278,14 @@ class _Run:
                     hint="Add --image IMAGE (or --local-image IMAGE) to its %%step line, or set a default for the "
                     "pipeline: %pipeline config --image IMAGE.",
                 )
-            if step.data_inputs:
+            absolute = [path for path in step.data_inputs if os.path.isabs(path)]
+            if absolute:
                 raise ContainerError(
-                    f"step {step.name!r} declares --inputs {', '.join(step.data_inputs)}, which its container "
-                    "cannot see (as on SageMaker, a job sees its upstream steps' outputs and its code).",
-                    hint="Read the data in an upstream step (not in a container) and pass it on as a value.",
+                    f"step {step.name!r} declares --inputs {absolute[0]}, an absolute path, which its container "
+                    "(like a SageMaker job) cannot show at the same place: the job links its inputs only inside "
+                    "its working directory.",
+                    hint="Put the data (or a symlink to it) inside the notebook directory and declare it relative, "
+                    f"e.g. --inputs data/{os.path.basename(absolute[0])}.",
                 )
         from .containers import Engine
 

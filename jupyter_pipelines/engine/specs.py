@@ -8,6 +8,7 @@ SageMaker job).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,7 @@ def container_spec(
 ) -> dict[str, Any]:
     """A ``--executor container`` step: the SageMaker code bundle it runs (``sagemaker/entry.py`` and the
     runtime), its upstream outputs, parameters and limits; ``engine/containers.py`` lays them out under /opt/ml."""
-    from ..sagemaker.bundles import Mode, make_bundle, step_spec
+    from ..sagemaker.bundles import Mode, data_inputs_spec, make_bundle, step_spec
 
     mode: Mode = "training" if step.kind == "training" else "processing"
     files = dict(make_bundle(pipeline, step, "processing", (), workdir).files)  # loose files, even for training
@@ -171,6 +172,10 @@ def container_spec(
         "input_dirs": {
             name: {output: ref.to_dict() for output, ref in results[name].outputs.items()} for name in step.upstream
         },
+        "data_inputs": [  # mounted read-only where the job input would put it; the entry links the declared path
+            {"host": os.path.abspath(workdir / item["path"]), "input": item["input"], "name": item["name"]}
+            for item in data_inputs_spec(step)
+        ],
         "env": dict(step.env),
         "store": str(store_root),
         "result_path": str(result_path),

@@ -12,6 +12,7 @@ Layout (format 1)::
     <pipeline>/registry/version-<n>.json    the local model registry: a version per successful ``register`` step
                                             run (``model_versions``), n = 1, 2, ...
     fingerprints.json, packages.json        caches of file hashes and package versions (losing them costs time)
+    sha256.json                             SHA-256s of local data the SageMaker export addresses (a cache too)
     locks/*.lock                            ``flock`` files for the short critical sections
 
 Crash safety. Every file is written under a temporary name and renamed into place, so no reader ever sees half a
@@ -288,6 +289,13 @@ class Store:
         from .fileindex import FileIndex
 
         return FileIndex(self.index_path, lambda: self.lock("index"))
+
+    def sha256_index(self) -> FileIndex:
+        """SHA-256 fingerprints of local data the export addresses in S3 (``sha256.json``): an unchanged 1 GB
+        input is a ``stat`` on the next export, not a second of hashing."""
+        from .fileindex import FileIndex, sha256_file
+
+        return FileIndex(self.root / "sha256.json", lambda: self.lock("sha256"), hasher=sha256_file)
 
     # --- runs -------------------------------------------------------------------------------------------------
 

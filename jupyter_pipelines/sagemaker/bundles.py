@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 from collections.abc import Mapping
@@ -27,7 +28,10 @@ from ..authoring.conditions import value_refs
 from ..model import Pipeline, Step, StepInput
 from .errors import ExportError
 
-__all__ = ["ARCHIVE", "Bundle", "Mode", "code_inputs", "make_bundle", "step_spec", "write_bundles"]
+__all__ = [
+    "ARCHIVE", "Bundle", "Mode", "code_inputs", "data_input_name", "data_inputs_spec", "make_bundle", "step_spec",
+    "write_bundles",
+]  # fmt: skip
 
 Mode = Literal["processing", "training", "serving"]
 ARCHIVE = "sourcedir.tar.gz"
@@ -71,12 +75,27 @@ def code_inputs(step: Step) -> tuple[StepInput, ...]:
     return tuple(item for item in step.inputs if item.name not in judged)
 
 
+def data_input_name(index: int) -> str:
+    """The job input (processing input, training channel) the step's ``index``-th ``--inputs`` path arrives in:
+    ``/opt/ml/processing/input/data-<index>/<name>`` (training: ``/opt/ml/input/data/data-<index>/<name>``)."""
+    return f"data-{index}"
+
+
+def data_inputs_spec(step: Step) -> list[dict[str, str]]:
+    """For ``step.json``: each declared path, the job input it arrives in and its name there (the entry links the
+    path, in the job's working directory, to it)."""
+    return [
+        {"path": path, "input": data_input_name(index), "name": posixpath.basename(path)}
+        for index, path in enumerate(step.data_inputs)
+    ]
+
+
 def step_spec(pipeline: Pipeline, step: Step, mode: Mode, properties: tuple[str, ...]) -> dict[str, Any]:
     """``step.json``: everything the entry needs to run the step (never a setting, never a secret)."""
     types = {p.name: p.type for p in pipeline.parameters}
     needed = sorted({i.name for other in pipeline.steps for i in other.inputs if i.step == step.name})
     script_upstreams = sorted({u for u in step.upstream if pipeline.step(u).script is not None})
-    return {
+    spec = {
         "step": step.name,
         "mode": mode,
         "code": step.code,
@@ -97,6 +116,9 @@ def step_spec(pipeline: Pipeline, step: Step, mode: Mode, properties: tuple[str,
         "properties": list(properties),
         "requirements": step.requirements is not None,
     }
+    if step.data_inputs:  # only then: the bundles (and keys) of steps without --inputs stay as they were
+        spec["data_inputs"] = data_inputs_spec(step)
+    return spec
 
 
 def _requirements(pipeline: Pipeline, step: Step, source_dir: Path | None) -> bytes:

@@ -13,7 +13,12 @@ It adapts SageMaker's file layout to the runtime, which runs the cell exactly as
 - outputs: ``<name>.npy`` / ``<name>.pkl`` in ``/opt/ml/processing/output/<step>/`` or ``/opt/ml/model/``, plus
   ``properties.json`` (the values ``--when`` conditions read, as JSON) for SageMaker's property file;
 - parameters: ``JP_PARAM_<NAME>`` environment variables (processing) or ``jp_param_<name>`` hyperparameters
-  (training), converted back to their declared types.
+  (training), converted back to their declared types;
+- declared data (``--inputs data/train.csv``): the n-th path arrives in the job input ``data-<n>`` (as
+  ``<input root>/data-<n>/train.csv``); the step then runs in a fresh working directory that mirrors ``src/`` with
+  symlinks, where ``data/train.csv`` is a symlink to it, so the cell opens the path it opens locally. Links are
+  made only inside that directory (paths are relative and checked; a path through another input or a tracked
+  file is refused).
 
 ``JP_SAGEMAKER_ROOT`` replaces ``/opt/ml`` (tests run a job on a local directory tree). ``JP_RESULT_FILE``, set
 only by the local container executor (engine/containers.py), names a JSON file to receive what the engine records
@@ -214,6 +219,60 @@ def run_script(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
         raise StepFailure("script %s exited with code %d (its log above says why)" % (spec["script"], code))
 
 
+def mirror(source, work):  # type: ignore[no-untyped-def]
+    """The tracked files under ``src/`` as symlinks in ``work`` (the code may be mounted read-only)."""
+    for directory, _, names in os.walk(source):
+        relative = os.path.relpath(directory, source)
+        target_dir = os.path.normpath(os.path.join(work, relative))
+        os.makedirs(target_dir, exist_ok=True)
+        for name in names:
+            os.symlink(os.path.join(directory, name), os.path.join(target_dir, name))
+
+
+def inside(work, path):  # type: ignore[no-untyped-def]
+    """``path`` (declared relative) under ``work``, or None if it would leave it."""
+    if os.path.isabs(path) or "\0" in path:
+        return None
+    target = os.path.normpath(os.path.join(work, path))
+    return target if target.startswith(work + os.sep) else None
+
+
+def link_input(work, input_root, item):  # type: ignore[no-untyped-def]
+    """Make the declared path, in the working directory, a symlink to where the job received it."""
+    path = item["path"]
+    target = inside(work, path)
+    if target is None:
+        raise StepFailure("--inputs %r is not a relative path inside the working directory" % path)
+    source = os.path.join(input_root, item["input"], item["name"])
+    if not os.path.exists(source):
+        message = "--inputs %s: the job did not receive it (nothing at %s: its input %r is missing)"
+        raise StepFailure(message % (path, source, item["input"]))
+    parent = os.path.dirname(target)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise StepFailure("--inputs %s: cannot create its directory: %s" % (path, error)) from None
+    if os.path.realpath(parent) != parent or os.path.lexists(target):
+        raise StepFailure(
+            "--inputs %s overlaps another input or a tracked file; declare the enclosing directory alone" % path
+        )
+    os.symlink(source, target)
+
+
+def working_directory(spec, input_root):  # type: ignore[no-untyped-def]
+    """Where the step runs: ``src/``, as the notebook directory; with ``--inputs``, a mirror of it plus links."""
+    source = os.path.join(HERE, "src")
+    items = spec.get("data_inputs") or []
+    if not items:
+        return source if os.path.isdir(source) else tempfile.mkdtemp(prefix="jp-work-")
+    work = os.path.realpath(tempfile.mkdtemp(prefix="jp-work-"))
+    if os.path.isdir(source):
+        mirror(source, work)
+    for item in items:
+        link_input(work, input_root, item)
+    return work
+
+
 def install_requirements(spec):  # type: ignore[no-untyped-def]
     if spec.get("requirements"):
         path = os.path.join(HERE, "step-requirements.txt")
@@ -238,8 +297,7 @@ def main():  # type: ignore[no-untyped-def]
     try:
         install_requirements(spec)
         os.makedirs(output_dir, exist_ok=True)
-        source = os.path.join(HERE, "src")  # the step's tracked files, as in the notebook directory
-        os.chdir(source if os.path.isdir(source) else tempfile.mkdtemp(prefix="jp-work-"))
+        os.chdir(working_directory(spec, input_root))  # the step's tracked files, as in the notebook directory
         if spec.get("script"):
             run_script(spec, input_root, output_dir)
         else:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import Parameter, Pipeline
+from ..engine.fileindex import FileIndex
+from ..model import Parameter, Pipeline, Step
 from .bundles import Bundle, Mode, make_bundle, write_bundles
 from .config import MAX_DEFINITION_BYTES, ExportConfig, Settings, check_sagemaker_name, resolve_config
+from .data import DataLocation, data_index, data_location
 from .errors import ExportError
 from .plan import Plan, plan_pipeline
 from .steps import Context, condition_step, step_definition
@@ -38,6 +41,7 @@ class Exported:
     settings: Settings
     definition: Json
     bundles: dict[str, Bundle]  # step name -> its code bundle
+    data: Mapping[str, DataLocation] = field(default_factory=dict)  # a declared --inputs path -> where it goes
 
     @property
     def text(self) -> str:
@@ -81,6 +85,56 @@ def _bundles(pipeline: Pipeline, plan: Plan, settings: Settings) -> dict[str, Bu
     return bundles
 
 
+_DATA_KINDS = ("processing", "training")
+
+
+def _data_problem(step: Step, path: str, full: Path) -> str | None:
+    """Why a declared ``--inputs`` path cannot become a job input (None: it can)."""
+    if step.kind not in _DATA_KINDS:
+        return f"a --kind {step.kind} step has no job that could receive it"
+    if os.path.isabs(path):
+        return (
+            "an absolute path, which a SageMaker job cannot make appear at the same place (the job links its inputs "
+            "only inside its own working directory)"
+        )
+    if not full.exists():
+        return f"there is no such file or directory ({full})"
+    if full.is_dir() and not any(p.is_file() for p in full.rglob("*")):
+        return "an empty directory, which a SageMaker job cannot download"
+    return None
+
+
+def _data_error(step: Step, path: str, problem: str) -> ExportError:
+    where = f"step {step.name!r} (cell {step.cell_index + 1})"
+    if step.kind not in _DATA_KINDS:
+        hint = "Read the data in an upstream processing step and pass the values on."
+    elif os.path.isabs(path):
+        hint = (
+            f"Put the data (or a symlink to it) inside the notebook directory and declare it relative, e.g. --inputs "
+            f"data/{Path(path).name}."
+        )
+    else:
+        hint = "Create it, or fix the path in --inputs (relative to the notebook directory)."
+    return ExportError(f"{where} declares --inputs {path}: {problem}.", hint=hint)
+
+
+def _data_locations(pipeline: Pipeline, settings: Settings) -> dict[str, DataLocation]:
+    """Where each declared ``--inputs`` path goes in S3, content-addressed as promotion uploads it."""
+    source_dir = settings.source_dir or Path.cwd()
+    locations: dict[str, DataLocation] = {}
+    index: FileIndex | None = None
+    for step in pipeline.steps:
+        for path in step.data_inputs:
+            full = Path(os.path.abspath(source_dir / path))  # not resolved: the declared name is kept
+            problem = _data_problem(step, path, full)
+            if problem is not None:
+                raise _data_error(step, path, problem)
+            if path not in locations:
+                index = index or data_index(settings.source_dir)
+                locations[path] = data_location(full, settings.prefix, index)
+    return locations
+
+
 def build_definition(pipeline: Pipeline, config: ExportConfig) -> Exported:
     """The definition and bundles in memory, checked; ExportError for anything SageMaker would reject."""
     if not pipeline.steps:
@@ -90,8 +144,9 @@ def build_definition(pipeline: Pipeline, config: ExportConfig) -> Exported:
     settings = resolve_config(config, pipeline.name)
     _check_parameters(pipeline)
     plan = plan_pipeline(pipeline)
+    data = _data_locations(pipeline, settings)
     bundles = _bundles(pipeline, plan, settings)
-    ctx = Context(pipeline, plan, settings, bundles)
+    ctx = Context(pipeline, plan, settings, bundles, data)
     steps: list[Json] = []
     emitted: set[str] = set()
     branches = {branch.name: branch for branch in plan.branches}
@@ -118,7 +173,7 @@ def build_definition(pipeline: Pipeline, config: ExportConfig) -> Exported:
             "the exported definition is not valid (a bug in jupyter-pipelines): " + "; ".join(problems[:5]),
             hint="Please report it with the notebook.",
         )
-    exported = Exported(settings, definition, bundles)
+    exported = Exported(settings, definition, bundles, data)
     size = len(exported.text.encode("utf-8"))
     if size > MAX_DEFINITION_BYTES:
         raise ExportError(

@@ -27,7 +27,7 @@ from .errors import PromoteError
 from .export import build_definition
 from .plan import plan_pipeline
 from .schedule import check_expression, check_schedule_role, schedule_pipeline
-from .upload import LocalData, Uploaded, code_blobs, local_data, upload_blobs
+from .upload import Blob, LocalData, Uploaded, code_blobs, input_blobs, local_data, upload_blobs
 
 __all__ = ["PromoteOptions", "Promoted", "parameter_strings", "promote"]
 
@@ -113,6 +113,11 @@ def _with_data(definition: dict[str, Any], data: list[LocalData]) -> dict[str, A
         for parameter in definition["Parameters"]
     ]
     return {**definition, "Parameters": parameters}
+
+
+def _each_once(blobs: list[Blob]) -> list[Blob]:
+    """A file both an --inputs path and a parameter name is one object: check and upload it once."""
+    return list({blob.key: blob for blob in blobs}.values())
 
 
 @dataclass
@@ -211,7 +216,7 @@ def promote(
             source = _latest_succeeded(sagemaker, name)
         action = f"checking the bucket {settings.bucket}"
         clients.s3.head_bucket(Bucket=settings.bucket)
-        blobs = code_blobs(exported) + [blob for item in data for blob in item.blobs]
+        blobs = _each_once(code_blobs(exported) + input_blobs(exported) + [b for item in data for b in item.blobs])
         action = f"uploading {len(blobs)} objects to s3://{settings.bucket}/{settings.prefix}/"
         say(f"checking {len(blobs)} objects under s3://{settings.bucket}/{settings.prefix}/")
         upload_blobs(clients.s3, settings.bucket, blobs, done.uploaded, progress)

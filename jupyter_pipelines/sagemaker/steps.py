@@ -15,8 +15,9 @@ from typing import Any
 from ..authoring.conditions import value_refs
 from ..engine.redact import is_secret_name
 from ..model import Pipeline, Step
-from .bundles import ARCHIVE, Bundle, code_inputs
+from .bundles import ARCHIVE, Bundle, code_inputs, data_input_name
 from .config import Settings
+from .data import DataLocation
 from .errors import ExportError
 from .expressions import (
     PROPERTY_FILE,
@@ -51,6 +52,7 @@ class Context:
     plan: Plan
     settings: Settings
     bundles: Mapping[str, Bundle]  # step name -> its code bundle (not for transform steps)
+    data: Mapping[str, DataLocation]  # a declared --inputs path -> where it is in S3
 
 
 def _where(step: Step) -> str:
@@ -111,14 +113,19 @@ def _upstream_uri(ctx: Context, step: Step, upstream: str) -> Json:
     )
 
 
-def _no_data_inputs(step: Step) -> None:
-    if step.data_inputs:
-        raise ExportError(
-            f"{_where(step)} declares --inputs {', '.join(step.data_inputs)}; the export cannot ship local data "
-            "files yet.",
-            hint='Drop --inputs and read the file through a str parameter (data_path: str = "data/x.csv"): '
-            "promote uploads the file it names and passes its S3 URI instead.",
-        )
+def _data_inputs(ctx: Context, step: Step) -> list[tuple[str, str]]:
+    """(job input name, S3 folder URI) of each declared ``--inputs`` path; the names must not be upstream steps'."""
+    found = []
+    upstreams = set(_reads_from(step))
+    for index, path in enumerate(step.data_inputs):
+        name = data_input_name(index)
+        if name in upstreams:
+            raise ExportError(
+                f"{_where(step)} reads from a step named {name!r}, the job input its --inputs {path} arrives in.",
+                hint=f"Rename step {name!r}.",
+            )
+        found.append((name, ctx.data[path].folder_uri(ctx.settings.bucket)))
+    return found
 
 
 def _no_secrets(step: Step) -> None:
@@ -204,6 +211,8 @@ def _processing(ctx: Context, step: Step) -> Json:
                 hint="Rename step 'code'.",
             )
         inputs.append(_s3_input(upstream, _upstream_uri(ctx, step, upstream), f"/opt/ml/processing/input/{upstream}"))
+    for name, uri in _data_inputs(ctx, step):
+        inputs.append(_s3_input(name, uri, f"/opt/ml/processing/input/{name}"))
     inputs.append(_s3_input("code", bundle.uri(settings.bucket, settings.prefix) + "/", _CODE_DIR))
     arguments: dict[str, Json] = {
         "ProcessingResources": {
@@ -240,22 +249,20 @@ def _processing(ctx: Context, step: Step) -> Json:
     return arguments
 
 
+def _channel(name: str, uri: Json) -> Json:
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
+
+
 def _training(ctx: Context, step: Step) -> Json:
     settings = ctx.settings
     bundle = ctx.bundles[step.name]
-    channels = [
-        {
-            "ChannelName": upstream,
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "S3Prefix",
-                    "S3Uri": _upstream_uri(ctx, step, upstream),
-                    "S3DataDistributionType": "FullyReplicated",
-                }
-            },
-        }
-        for upstream in _reads_from(step)
-    ]
+    channels = [_channel(upstream, _upstream_uri(ctx, step, upstream)) for upstream in _reads_from(step)]
+    channels += [_channel(name, uri) for name, uri in _data_inputs(ctx, step)]
     hyperparameters: dict[str, Json] = {
         "sagemaker_container_log_level": "20",
         "sagemaker_program": json.dumps("entry.py"),
@@ -383,7 +390,6 @@ _KINDS = {
 
 
 def step_definition(ctx: Context, step: Step) -> Json:
-    _no_data_inputs(step)
     _no_secrets(step)
     _only_processing_scripts(step)
     type_, build = _KINDS[step.kind]

@@ -1,7 +1,8 @@
 """Content-addressed uploads: the code bundles and the local files parameters point at, each object once.
 
-Code goes to ``s3://BUCKET/PREFIX/code/<bundle key>/<file>`` (the URIs the definition already names), data to
-``s3://BUCKET/PREFIX/data/<hash>/<name>`` (a directory: ``.../<hash>/<name>/<files>``). Every object carries its
+Code goes to ``s3://BUCKET/PREFIX/code/<bundle key>/<file>`` (the URIs the definition already names), data (files
+parameters name, and the steps' ``--inputs``) to ``s3://BUCKET/PREFIX/data/<hash>/<name>`` (a directory:
+``.../<hash>/<name>/<files>``), addressed by ``data.py``. Every object carries its
 SHA-256 as the metadata ``sha256``; an object already there with the same hash is skipped after one
 ``head_object``, so promoting an unchanged pipeline again uploads nothing.
 """
@@ -16,26 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.fileindex import FileIndex
 from ..model import Pipeline
+from .data import Blob, data_index, data_location
+from .data import key as _key
 from .export import Exported
 
-__all__ = ["Blob", "LocalData", "Uploaded", "code_blobs", "local_data", "upload_blobs"]
+__all__ = ["Blob", "LocalData", "Uploaded", "code_blobs", "input_blobs", "local_data", "upload_blobs"]
 
 Progress = Callable[[str], None]
 BIG = 8 * 1024 * 1024  # from here on a file goes up in parts (s3transfer) with progress lines
 _HASH_META = "sha256"
 _WORKERS = 8
-
-
-@dataclass(frozen=True)
-class Blob:
-    """One S3 object to be: its key, the SHA-256 of its content, and the content (bytes, or a file)."""
-
-    key: str
-    digest: str
-    size: int
-    data: bytes | None = None
-    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -71,10 +64,6 @@ class Uploaded:
         return f"uploaded {n} object{'' if n == 1 else 's'}{where}{skipped}"
 
 
-def _key(*parts: str) -> str:
-    return "/".join(part for part in parts if part)
-
-
 def code_blobs(exported: Exported) -> list[Blob]:
     """Every file of every bundle, once (steps with the same code share a bundle)."""
     prefix = exported.settings.prefix
@@ -84,21 +73,6 @@ def code_blobs(exported: Exported) -> list[Blob]:
             key = _key(prefix, "code", bundle.key, name)
             blobs[key] = Blob(key, hashlib.sha256(content).hexdigest(), len(content), data=content)
     return [blobs[key] for key in sorted(blobs)]
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _files(root: Path) -> list[tuple[str, Path]]:
-    if root.is_file():
-        return [(root.name, root)]
-    found = sorted(p for p in root.rglob("*") if p.is_file() and ".pipelines" not in p.relative_to(root).parts)
-    return [(f"{root.name}/{p.relative_to(root).as_posix()}", p) for p in found]
 
 
 def _local_path(value: str, source_dir: Path) -> Path | None:
@@ -119,21 +93,23 @@ def local_data(pipeline: Pipeline, exported: Exported, source_dir: Path) -> list
     directory), each with the objects it becomes under ``data/<hash>/``."""
     settings = exported.settings
     found = []
+    index: FileIndex | None = None
     for parameter in pipeline.parameters:
         if parameter.type != "str" or not isinstance(parameter.default, str):
             continue
         path = _local_path(parameter.default, source_dir)
         if path is None:
             continue
-        files = [(name, p, _file_digest(p), p.stat().st_size) for name, p in _files(path)]
-        combined = hashlib.sha256()
-        for name, _, digest, _ in files:
-            combined.update(name.encode("utf-8") + b"\0" + bytes.fromhex(digest))
-        base = _key(settings.prefix, "data", combined.hexdigest()[:32])
-        blobs = tuple(Blob(_key(base, name), digest, size, path=p) for name, p, digest, size in files)
-        uri = f"s3://{settings.bucket}/{base}/{path.name}" + ("/" if path.is_dir() else "")
-        found.append(LocalData(parameter.name, path, uri, blobs))
+        if index is None:
+            index = data_index(source_dir)
+        location = data_location(path, settings.prefix, index)
+        found.append(LocalData(parameter.name, path, location.uri(settings.bucket), location.blobs))
     return found
+
+
+def input_blobs(exported: Exported) -> list[Blob]:
+    """The objects of the steps' declared ``--inputs``, as the export addressed them."""
+    return [blob for location in exported.data.values() for blob in location.blobs]
 
 
 def _already_there(s3: Any, bucket: str, blob: Blob) -> bool:
