@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,29 @@ def test_a_failing_step_reports_the_users_traceback(tmp_path: Path) -> None:
     assert "ValueError: bad data" in done.stderr
     assert 'File "<step boom>", line 3' in done.stderr  # the cell's own line numbers
     assert "ValueError: bad data" in (tmp_path / "job" / "output" / "failure").read_text()
+
+
+@pytest.mark.parametrize("inputs", ["", " --inputs data.csv"])
+def test_a_cell_step_imports_a_tracked_module_in_the_job(tmp_path: Path, inputs: str) -> None:
+    """``import helper`` of a ``%%writefile helper.py`` cell works in the notebook (its directory is on sys.path);
+    in the job the tracked files are the working directory, which must be importable too."""
+    from .export_support import build
+
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    pipeline = build(
+        "demo",
+        "%%writefile helper.py\ndef double(x):\n    return 2 * x\n",
+        f"%%step uses{inputs}\nimport helper\nvalue = helper.double(21)\nprint('value is', value)",
+    )
+    exported = build_definition(pipeline, replace(CONFIG, source_dir=tmp_path))
+    job = tmp_path / "job"
+    if inputs:  # what SageMaker downloads for the declared input
+        _copy_file(tmp_path / "data.csv", job / "processing" / "input" / "data-0" / "data.csv")
+    done = _run(_unpack(exported.bundles["uses"], tmp_path / "code"), job)
+    assert done.returncode == 0, done.stderr
+    assert "value is 42" in done.stdout
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)

@@ -298,6 +298,7 @@ def main():  # type: ignore[no-untyped-def]
         install_requirements(spec)
         os.makedirs(output_dir, exist_ok=True)
         os.chdir(working_directory(spec, input_root))  # the step's tracked files, as in the notebook directory
+        sys.path.insert(0, os.getcwd())  # and importable from there, as the notebook directory is locally
         if spec.get("script"):
             run_script(spec, input_root, output_dir)
         else:
