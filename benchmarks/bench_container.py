@@ -17,11 +17,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from common import CLI, best_of, clean_store, report, time_command, write_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.container_support import IMAGE, find_engine  # noqa: E402  (the tests' engine finder, reused)
+from tests.container_support import ENGINES, IMAGE, find_engine  # noqa: E402  (the tests' engine finder, reused)
 
 REPEAT = 3
 
@@ -90,10 +91,24 @@ def handoff(root: Path) -> None:
 
 
 def main() -> None:
-    found = find_engine()
-    if found is None:
+    """Every engine the tests use (Podman's service, Docker Engine; or the one DOCKER_HOST names), in turn."""
+    measured = False
+    for kind in ENGINES:
+        found = find_engine(kind)
+        if found is None:
+            print(f"({kind}: not available here)")
+            continue
+        try:
+            measured = bench_engine(kind, found) or measured
+        finally:
+            if found.service is not None:
+                found.service.terminate()
+                found.service.wait()
+    if not measured:
         print("skipped: no container engine (run scripts/setup-containers.sh, or set DOCKER_HOST)")
-        return
+
+
+def bench_engine(kind: str, found: Any) -> bool:
     os.environ["DOCKER_HOST"] = found.address
     import docker
 
@@ -101,8 +116,9 @@ def main() -> None:
     try:
         client.images.get(IMAGE)
     except docker.errors.ImageNotFound:
-        print(f"skipped: the image {IMAGE} is missing (run scripts/setup-containers.sh)")
-        return
+        print(f"skipped {kind}: the image {IMAGE} is missing (run scripts/setup-containers.sh)")
+        return False
+    print(f"-- engine: {kind} ({client.version().get('Version', '?')})")
     try:
         with tempfile.TemporaryDirectory() as directory:
             root = Path(directory)
@@ -111,9 +127,7 @@ def main() -> None:
             handoff(root)
     finally:
         client.close()
-        if found.service is not None:
-            found.service.terminate()
-            found.service.wait()
+    return True
 
 
 if __name__ == "__main__":
