@@ -133,6 +133,33 @@ def test_start_with_parameter_overrides_and_selective_execution(aws: MotoServer,
     }
 
 
+def test_a_parameter_value_naming_a_local_file_is_uploaded_and_sent_as_its_uri(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    """``-p input_data=data/other.csv`` ships that file as a default naming a file is shipped; the definition's
+    default stays the default's own URI, and a plain string value is sent as it is."""
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    pipeline = small(tmp_path)
+    (tmp_path / "data" / "other.csv").write_text("a,b\n3,4\n")
+    values = {"input_data": "data/other.csv", "label": "data/not-here.csv"}
+    promoted = promote(pipeline, PromoteOptions(config(tmp_path), parameters=values))
+    (default,) = [item for item in promoted.data if item.parameter == "input_data" and not item.override]
+    (given,) = [item for item in promoted.data if item.override]
+    assert given.parameter == "input_data" and given.path == (tmp_path / "data" / "other.csv").resolve()
+    assert given.uri != default.uri and given.uri.endswith("/other.csv")
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=given.uri.split(f"s3://{BUCKET}/", 1)[1])["Body"]
+    assert body.read() == b"a,b\n3,4\n"
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sent = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=promoted.execution_arn)
+    assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]} == {
+        "input_data": given.uri,
+        "label": "data/not-here.csv",  # names no file here: a value like any other
+    }
+    stored = json.loads(sagemaker.describe_pipeline(PipelineName="small")["PipelineDefinition"])
+    assert {p["Name"]: p["DefaultValue"] for p in stored["Parameters"]}["input_data"] == default.uri
+    assert any("parameter input_data (this execution): " in line for line in promoted.lines())
+
+
 def test_only_without_a_successful_execution_is_refused_before_any_upload(aws: MotoServer, tmp_path: Path) -> None:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     pipeline = small(tmp_path)

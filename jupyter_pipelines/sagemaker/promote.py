@@ -61,7 +61,7 @@ class Promoted:
     bucket: str
     uploaded: tuple[str, ...]  # S3 keys written this time
     skipped: int  # objects already there with the same hash
-    data: tuple[LocalData, ...]  # parameters whose local file defaults became S3 URIs
+    data: tuple[LocalData, ...]  # parameters whose local file defaults (or -p values) became S3 URIs
     definition: dict[str, Any]  # exactly what was sent as PipelineDefinition (parsed)
     pipeline_url: str
     execution_arn: str | None = None
@@ -74,7 +74,10 @@ class Promoted:
         n = len(self.uploaded)
         lines = [
             f"uploaded {n} object{'' if n == 1 else 's'} to s3://{self.bucket}/ ({self.skipped} already there)",
-            *(f"parameter {item.parameter}: {item.path} -> {item.uri}" for item in self.data),
+            *(
+                f"parameter {item.parameter}{' (this execution)' if item.override else ''}: {item.path} -> {item.uri}"
+                for item in self.data
+            ),
             f"{'created' if self.created else 'updated'} pipeline {self.pipeline_name}: {self.pipeline_url}",
         ]
         if self.execution_arn:
@@ -194,8 +197,9 @@ def promote(
     if options.schedule is not None:
         check_expression(options.schedule)
         check_schedule_role(options.schedule_role_arn)
-    data = local_data(pipeline, exported, options.config.source_dir or Path.cwd())
-    definition = _with_data(exported.definition, data)
+    data = local_data(pipeline, exported, options.config.source_dir or Path.cwd(), overrides)
+    definition = _with_data(exported.definition, [item for item in data if not item.override])
+    overrides.update({item.parameter: item.uri for item in data if item.override})  # a local file's S3 URI
     text = json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
     if len(text.encode("utf-8")) > MAX_DEFINITION_BYTES:
         raise PromoteError(f"the definition with S3 URIs is over SageMaker's limit of {MAX_DEFINITION_BYTES} bytes.")

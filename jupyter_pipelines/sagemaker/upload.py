@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +33,14 @@ _WORKERS = 8
 
 @dataclass(frozen=True)
 class LocalData:
-    """A str parameter whose default names a local file or directory, and where it goes in S3."""
+    """A str parameter whose default (or, ``override``, whose value for this execution) names a local file or
+    directory, and where it goes in S3."""
 
     parameter: str
     path: Path
     uri: str
     blobs: tuple[Blob, ...]
+    override: bool = False
 
 
 @dataclass
@@ -88,22 +90,29 @@ def _local_path(value: str, source_dir: Path) -> Path | None:
     return None
 
 
-def local_data(pipeline: Pipeline, exported: Exported, source_dir: Path) -> list[LocalData]:
-    """The str parameters whose defaults name an existing file or directory (relative to the notebook's
-    directory), each with the objects it becomes under ``data/<hash>/``."""
+def local_data(
+    pipeline: Pipeline, exported: Exported, source_dir: Path, overrides: Mapping[str, str] | None = None
+) -> list[LocalData]:
+    """The str parameters whose defaults, or values given for this execution (``overrides``), name an existing
+    file or directory (relative to the notebook's directory), each with the objects it becomes under
+    ``data/<hash>/``."""
     settings = exported.settings
     found = []
     index: FileIndex | None = None
     for parameter in pipeline.parameters:
         if parameter.type != "str" or not isinstance(parameter.default, str):
             continue
-        path = _local_path(parameter.default, source_dir)
-        if path is None:
-            continue
-        if index is None:
-            index = data_index(source_dir)
-        location = data_location(path, settings.prefix, index)
-        found.append(LocalData(parameter.name, path, location.uri(settings.bucket), location.blobs))
+        values = [(parameter.default, False)]
+        if overrides and parameter.name in overrides:
+            values.append((overrides[parameter.name], True))
+        for value, override in values:
+            path = _local_path(value, source_dir)
+            if path is None:
+                continue
+            if index is None:
+                index = data_index(source_dir)
+            location = data_location(path, settings.prefix, index)
+            found.append(LocalData(parameter.name, path, location.uri(settings.bucket), location.blobs, override))
     return found
 
 
