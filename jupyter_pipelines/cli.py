@@ -164,6 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     from .authoring.parameters import parse_overrides, resolve_parameters
     from .engine import RunOptions, Store, run_pipeline
     from .engine.selection import select_steps, split_names
+    from .local_jobs import job_files
     from .progress import LinePrinter, summary_table
 
     pipeline, workdir = _load(args.notebook)
@@ -174,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         selected=select_steps(pipeline, only=split_names(args.only), from_=args.from_step, to=args.to_step),
         force=frozenset(split_names(args.force)),
+        job_files=job_files,
     )
     store = Store(workdir / ".pipelines")
 

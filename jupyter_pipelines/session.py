@@ -22,6 +22,7 @@ from .engine import CancelToken, RunOptions, RunResult, Store, run_pipeline
 from .engine.events import Subscriber
 from .engine.selection import select_steps
 from .errors import PipelineError, RunError
+from .local_jobs import job_files
 from .model import Pipeline
 from .settings_sync import SettingsSync
 
@@ -174,6 +175,7 @@ class LiveSession:
             force=frozenset(force),
             jobs=jobs or self.jobs,
             kernel_namespace=self.namespace,
+            job_files=job_files,
         )
 
     # -- export -----------------------------------------------------------------------------------------------

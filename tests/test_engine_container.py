@@ -28,6 +28,7 @@ from jupyter_pipelines.errors import (
     ContainerImageError,
     ContainerPermissionError,
 )
+from jupyter_pipelines.local_jobs import job_files
 from jupyter_pipelines.model import Parameter, Step, TrackedFile
 
 from .container_support import ALT_IMAGE, IMAGE, containers_of, skip_without_engine
@@ -171,7 +172,8 @@ def test_stop_kills_the_container(tmp_path: Path, container_engine: Any) -> None
     began = time.monotonic()
     from jupyter_pipelines.engine import RunOptions, Store, run_pipeline
 
-    result = run_pipeline(pipe, store=Store(tmp_path / ".pipelines"), workdir=tmp_path, options=RunOptions(),
+    options = RunOptions(job_files=job_files)
+    result = run_pipeline(pipe, store=Store(tmp_path / ".pipelines"), workdir=tmp_path, options=options,
                           subscribers=[watch], cancel=cancel)  # fmt: skip
     stopper.join()
     assert started.is_set()
@@ -184,11 +186,13 @@ KILLED_RUN = """
 import sys
 from pathlib import Path
 from jupyter_pipelines.engine import RunOptions, Store, run_pipeline
+from jupyter_pipelines.local_jobs import job_files
 from jupyter_pipelines.model import Pipeline, Step
 workdir = Path(sys.argv[1])
 step = Step("sleepy", "import time\\nprint('sleeping', flush=True)\\ntime.sleep(300)", executor="container",
             image=sys.argv[2])
-run_pipeline(Pipeline("demo", (step,)), store=Store(workdir / ".pipelines"), workdir=workdir, options=RunOptions())
+run_pipeline(Pipeline("demo", (step,)), store=Store(workdir / ".pipelines"), workdir=workdir,
+             options=RunOptions(job_files=job_files))
 """
 
 
@@ -262,7 +266,8 @@ def test_resources_and_network_are_in_the_container_config(tmp_path: Path, conta
     from jupyter_pipelines.engine import RunOptions, Store, run_pipeline
 
     store = Store(tmp_path / ".pipelines")
-    result = run_pipeline(pipe, store=store, workdir=tmp_path, options=RunOptions(), subscribers=[inspect])
+    options = RunOptions(job_files=job_files)
+    result = run_pipeline(pipe, store=store, workdir=tmp_path, options=options, subscribers=[inspect])
     limited = seen["limited"]
     assert limited["NanoCpus"] == 1_500_000_000
     assert limited["Memory"] == 256 * 1024 * 1024
@@ -480,3 +485,11 @@ def test_a_timeout_kills_the_container(tmp_path: Path, container_engine: Any) ->
     assert result.status == "failed" and result.error == "step 'slow' timed out after 1s"
     assert ran.wall < 30
     assert containers_of(container_engine, LABEL_RUN, ran.result.run_id) == []
+
+
+def test_a_run_without_the_job_packager_says_what_is_missing_before_anything_runs(tmp_path: Path) -> None:
+    """The engine never imports the sagemaker layer: callers hand it the job bundle maker (the skins always do)."""
+    with pytest.raises(ContainerError, match="RunOptions.job_files"):
+        run(tmp_path, pipeline(boxed("boxed", "x = 1")), job_files=None)
+    (record,) = (tmp_path / ".pipelines").glob("*/runs/*/results/boxed.json")
+    assert json.loads(record.read_text())["status"] == "cancelled"  # it never ran

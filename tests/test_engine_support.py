@@ -10,6 +10,7 @@ from typing import Any
 
 from jupyter_pipelines.engine import RunOptions, RunResult, Store, run_pipeline
 from jupyter_pipelines.engine.events import Event
+from jupyter_pipelines.local_jobs import job_files
 from jupyter_pipelines.model import Parameter, Pipeline, PreludePart, Step, StepInput
 
 NUMPY = PreludePart("0:0", "import", "import numpy as np", ("np",), modules=("numpy",))
@@ -49,7 +50,12 @@ def run(workdir: Path, pipe: Pipeline, *, cancel: Any = None, **options: Any) ->
 
     started = time.monotonic()
     ran.result = run_pipeline(
-        pipe, store=store, workdir=workdir, options=RunOptions(**options), subscribers=[subscriber], cancel=cancel
+        pipe,
+        store=store,
+        workdir=workdir,
+        options=RunOptions(**{"job_files": job_files, **options}),  # as the skins run it
+        subscribers=[subscriber],
+        cancel=cancel,
     )
     ran.wall = time.monotonic() - started
     return ran

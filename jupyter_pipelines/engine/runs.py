@@ -12,15 +12,17 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..model import ParameterValue
+from ..model import ParameterValue, Pipeline, Step
 
 StepResultStatus = Literal["succeeded", "cached", "failed", "skipped", "condition_false", "cancelled"]
 RunResultStatus = Literal["running", "succeeded", "failed", "cancelled"]
 Launcher = Literal["auto", "zygote", "spawn"]
+JobFiles = Callable[[Pipeline, Step, Path], dict[str, bytes]]  # (pipeline, step, notebook dir) -> files
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class RunOptions:
     kernel_namespace: dict[str, Any] | None = None  # for executor="kernel" steps; None: run them as processes
     use_cache: bool = True
     launcher: Launcher = "auto"  # "auto": fork from a zygote where os.fork exists, else spawn an interpreter
+    # For ``--executor container`` steps: the files of the step's job bundle (entry, runtime, ``step.json``, its
+    # tracked files), the very bundle a SageMaker job runs. The skins pass ``local_jobs.job_files``; the engine
+    # never imports the sagemaker layer that makes it.
+    job_files: JobFiles | None = None
 
 
 @dataclass(frozen=True)

@@ -287,6 +287,11 @@ class _Run:
                     hint="Put the data (or a symlink to it) inside the notebook directory and declare it relative, "
                     f"e.g. --inputs data/{os.path.basename(absolute[0])}.",
                 )
+        if self.options.job_files is None:  # a caller's mistake, not the user's: the skins always pass it
+            raise ContainerError(
+                "container steps need their job bundle, and this run was started without RunOptions.job_files.",
+                hint="Pass job_files=jupyter_pipelines.local_jobs.job_files.",
+            )
         from .containers import Engine
 
         self.engine = Engine.connect()
@@ -674,6 +679,7 @@ class _Run:
 
     def _spec(self, step: Step, inputs: dict[str, ObjectRef], result_path: Path) -> dict[str, Any]:
         if self._executor(step) == "container":
+            assert self.options.job_files is not None  # checked before the run started
             return specs.container_spec(
                 self.pipeline,
                 step,
@@ -684,6 +690,7 @@ class _Run:
                 work_dir=self.run_dir / "work" / step.name,
                 workdir=self.workdir,
                 image_id=self.image_ids[step.name],
+                files=self.options.job_files(self.pipeline, step, self.workdir),
             )
         if step.script is not None:
             return specs.script_spec(

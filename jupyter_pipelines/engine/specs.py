@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ContainerError
 from ..model import ParameterValue, Pipeline, Step
 from .runs import ObjectRef, StepResult
 
@@ -140,21 +139,13 @@ def container_spec(
     work_dir: Path,
     workdir: Path,
     image_id: str,
+    files: dict[str, bytes],
 ) -> dict[str, Any]:
-    """A ``--executor container`` step: the SageMaker code bundle it runs (``sagemaker/entry.py`` and the
-    runtime), its upstream outputs, parameters and limits; ``engine/containers.py`` lays them out under /opt/ml."""
-    from ..sagemaker.bundles import Mode, data_inputs_spec, make_bundle, step_spec
-
-    mode: Mode = "training" if step.kind == "training" else "processing"
-    files = dict(make_bundle(pipeline, step, "processing", (), workdir).files)  # loose files, even for training
-    if step.script is not None and f"src/{step.script}" not in files:  # a script on disk, not a %%writefile one
-        try:
-            files[f"src/{step.script}"] = (workdir / step.script).read_bytes()
-        except OSError as error:
-            raise ContainerError(
-                f"step {step.name!r}: cannot read its script {step.script}: {error.strerror or error}."
-            ) from None
-    files["step.json"] = (json.dumps(step_spec(pipeline, step, mode, ()), sort_keys=True) + "\n").encode("utf-8")
+    """A ``--executor container`` step: its job bundle ``files`` (the SageMaker job's: ``entry.py``, the runtime,
+    ``step.json``, tracked files), its upstream outputs, parameters and limits; ``engine/containers.py`` lays them
+    out under /opt/ml."""
+    mode = "training" if step.kind == "training" else "processing"
+    data_inputs = json.loads(files["step.json"]).get("data_inputs", [])  # [{path, input, name}], as the export has
     names = step.parameters if step.script is None else tuple(parameters)
     values = {name: parameters[name] for name in names if name in parameters}
     return {
@@ -174,7 +165,7 @@ def container_spec(
         },
         "data_inputs": [  # mounted read-only where the job input would put it; the entry links the declared path
             {"host": os.path.abspath(workdir / item["path"]), "input": item["input"], "name": item["name"]}
-            for item in data_inputs_spec(step)
+            for item in data_inputs
         ],
         "env": dict(step.env),
         "store": str(store_root),

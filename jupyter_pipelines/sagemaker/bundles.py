@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..authoring.conditions import value_refs
+from ..errors import ContainerError
 from ..model import Pipeline, Step, StepInput
 from .errors import ExportError
 
 __all__ = [
-    "ARCHIVE", "Bundle", "Mode", "code_inputs", "data_input_name", "data_inputs_spec", "make_bundle", "step_spec",
-    "write_bundles",
+    "ARCHIVE", "Bundle", "Mode", "code_inputs", "data_input_name", "data_inputs_spec", "local_job_files",
+    "make_bundle", "step_spec", "write_bundles",
 ]  # fmt: skip
 
 Mode = Literal["processing", "training", "serving"]
@@ -177,6 +178,23 @@ def make_bundle(
     if mode != "processing":
         files = {ARCHIVE: _tar_gz(files)}
     return Bundle(_hash(files), files)
+
+
+def local_job_files(pipeline: Pipeline, step: Step, workdir: Path) -> dict[str, bytes]:
+    """The files a ``--executor container`` step runs: its processing bundle, loose (a training step's too: the
+    container executor lays channels out itself), with a script that is a file on disk rather than a
+    ``%%writefile`` cell added, and the ``step.json`` of its job's mode."""
+    mode: Mode = "training" if step.kind == "training" else "processing"
+    files = dict(make_bundle(pipeline, step, "processing", (), workdir).files)
+    if step.script is not None and f"src/{step.script}" not in files:
+        try:
+            files[f"src/{step.script}"] = (workdir / step.script).read_bytes()
+        except OSError as error:
+            raise ContainerError(
+                f"step {step.name!r}: cannot read its script {step.script}: {error.strerror or error}."
+            ) from None
+    files["step.json"] = (json.dumps(step_spec(pipeline, step, mode, ()), sort_keys=True) + "\n").encode("utf-8")
+    return files
 
 
 def write_bundles(bundles: Mapping[str, Bundle], directory: Path) -> None:
