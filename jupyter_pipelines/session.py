@@ -111,6 +111,7 @@ class LiveSession:
 
     def widget(self) -> Any:
         """The graph widget for this notebook (one per kernel), wired to this session's actions."""
+        from .sagemaker.config import setting_problem
         from .ui import PipelineWidget, WidgetActions
 
         try:
@@ -126,6 +127,7 @@ class LiveSession:
                 export=lambda: str(self.export()),
                 promote=lambda values: self.promote_from_widget(values),
                 promote_settings=self.export_settings,
+                check_setting=setting_problem,
             )
             self._widget = PipelineWidget(pipeline, actions)
             self.subscribers.append(self._widget.handle_event)

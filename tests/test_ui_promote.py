@@ -8,6 +8,7 @@ from typing import Any
 
 from jupyter_pipelines.engine.events import RunStarted
 from jupyter_pipelines.errors import PipelineError
+from jupyter_pipelines.sagemaker.config import setting_problem
 from jupyter_pipelines.ui import PipelineWidget
 from jupyter_pipelines.ui.promote_form import field_errors
 from jupyter_pipelines.ui.widget import BUSY, PROMOTE_TOOLTIP
@@ -31,7 +32,9 @@ class Promotion:
         return f"promoting to {values['bucket']}: execution starting"
 
     def widget(self, **extra: Any) -> PipelineWidget:
-        actions = Calls().actions(promote=self.promote, promote_settings=lambda: self.settings, **extra)
+        actions = Calls().actions(
+            promote=self.promote, promote_settings=lambda: self.settings, check_setting=setting_problem, **extra
+        )
         return PipelineWidget(pipeline(), actions)
 
 
@@ -103,14 +106,16 @@ def test_missing_fields_are_named_next_to_them_and_nothing_is_called() -> None:
 
 def test_malformed_values_get_the_exporters_message_without_the_flag_hint() -> None:
     errors = field_errors(
-        {"role_arn": "arn:aws:iam::12:role/x", "bucket": "Bad_Bucket", "region": "mars", "prefix": "/lead"}
+        {"role_arn": "arn:aws:iam::12:role/x", "bucket": "Bad_Bucket", "region": "mars", "prefix": "/lead"},
+        setting_problem,
     )
     assert set(errors) == {"role_arn", "bucket", "region", "prefix"}
     assert "not a valid IAM role ARN" in errors["role_arn"] and "%pipeline config" not in errors["role_arn"]
     assert "not a valid S3 bucket name" in errors["bucket"]
     assert "not a valid AWS region" in errors["region"]
     assert "not a valid S3 key prefix" in errors["prefix"]
-    assert field_errors({"role_arn": ROLE, "bucket": "b-1", "region": "us-east-1", "profile": "any thing"}) == {}
+    good = {"role_arn": ROLE, "bucket": "b-1", "region": "us-east-1", "profile": "any thing"}
+    assert field_errors(good, setting_problem) == {}
 
 
 def test_a_promotion_error_is_the_notice_and_the_form_stays_open() -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "check_sagemaker_name",
     "pipeline_name_from",
     "resolve_config",
+    "setting_problem",
 ]
 
 MAX_DEFINITION_BYTES = 1_048_576  # CreatePipeline's PipelineDefinition: at most 1 MB
@@ -136,3 +137,29 @@ def resolve_config(config: ExportConfig, notebook_name: str) -> Settings:
         model_package_group=group,
         source_dir=config.source_dir,
     )
+
+
+# Stand-ins for the settings not being judged, so :func:`setting_problem` judges one at a time.
+_STAND_INS = {"role_arn": "arn:aws:iam::123456789012:role/Check", "bucket": "check-bucket", "region": "us-east-1"}
+
+
+def setting_problem(key: str, value: str) -> str:
+    """What is wrong with one setting's value (``role_arn``, ``bucket``, ``region``, ``prefix``) by the checks the
+    export makes, without the hint about command-line flags (a form shows it next to its field); "" if fine."""
+    if key not in ("role_arn", "bucket", "region", "prefix"):
+        return ""
+    settings = {**_STAND_INS, key: value}
+    config = ExportConfig(
+        role_arn=settings["role_arn"],
+        bucket=settings["bucket"],
+        region=settings["region"],
+        prefix=settings.get("prefix"),
+    )
+    try:
+        resolve_config(config, "notebook")
+    except ExportError as error:
+        text = str(error)
+        if error.hint and text.endswith(error.hint):
+            text = text[: -len(error.hint)].rstrip()
+        return text
+    return ""

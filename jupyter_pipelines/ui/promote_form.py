@@ -3,8 +3,9 @@
 The widget opens it from the Promote button, prefilled with the notebook's remembered settings; on submit it
 hands the values (keyed ``role_arn``, ``bucket``, ``region``, ``prefix``, ``profile``; empty optional fields left
 out) to the widget, which calls the session's promote action. Obviously bad values (a missing or malformed role
-ARN, bucket or region, a bad prefix) are refused next to their field with the exporter's own checks, so the user
-fixes them without a round trip to AWS. None of these values is a secret: credentials come from the boto3 chain.
+ARN, bucket or region, a bad prefix) are refused next to their field with the exporter's own checks, which the
+session hands over (``WidgetActions.check_setting``), so the user fixes them without a round trip to AWS. None of
+these values is a secret: credentials come from the boto3 chain.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import ipywidgets
-
-from ..errors import PipelineError
-from ..sagemaker.config import ExportConfig, resolve_config
 
 
 @dataclass(frozen=True)
@@ -34,47 +32,30 @@ FIELDS = (
     Field("profile", "AWS profile", False, "optional (default: the standard credential chain)"),
 )
 KEYS = tuple(f.key for f in FIELDS)
-# Stand-ins for the fields not being checked, so the exporter's checks judge one field at a time.
-_STAND_INS = {"role_arn": "arn:aws:iam::123456789012:role/Check", "bucket": "check-bucket", "region": "us-east-1"}
+Check = Callable[[str, str], str]  # (field key, value) -> what is wrong with it, "" if nothing
 
 
-def field_errors(values: Mapping[str, str]) -> dict[str, str]:
-    """Per field, what is wrong with its value (missing, or refused by the exporter's checks); {} when all is well."""
+def field_errors(values: Mapping[str, str], check: Check | None = None) -> dict[str, str]:
+    """Per field, what is wrong with its value: missing, or refused by ``check`` (the session hands the widget
+    the exporter's own checks; the widget layer does not import the sagemaker one); {} when all is well."""
     errors: dict[str, str] = {}
     for spec in FIELDS:
         value = values.get(spec.key, "")
         if spec.required and not value:
             errors[spec.key] = f"{spec.label} is required."
-        elif value and spec.key in ("role_arn", "bucket", "region", "prefix"):
-            problem = _export_check(spec.key, value)
+        elif value and check is not None:
+            problem = check(spec.key, value)
             if problem:
                 errors[spec.key] = problem
     return errors
 
 
-def _export_check(key: str, value: str) -> str:
-    settings = {**_STAND_INS, key: value}
-    config = ExportConfig(
-        role_arn=settings["role_arn"],
-        bucket=settings["bucket"],
-        region=settings["region"],
-        prefix=settings.get("prefix"),
-    )
-    try:
-        resolve_config(config, "notebook")
-    except PipelineError as error:
-        text = str(error)
-        if error.hint and text.endswith(error.hint):  # the hint says how to set it with flags: not in a form
-            text = text[: -len(error.hint)].rstrip()
-        return text
-    return ""
-
-
 class PromoteForm(ipywidgets.VBox):  # type: ignore[misc]
     """A hidden-by-default form; ``show_form(settings)`` shows it, Promote hands the checked values to ``submit``."""
 
-    def __init__(self, submit: Callable[[dict[str, str]], None]) -> None:
+    def __init__(self, submit: Callable[[dict[str, str]], None], check: Check | None = None) -> None:
         self._submit = submit
+        self._check = check
         self.inputs: dict[str, ipywidgets.Text] = {}
         self.errors: dict[str, ipywidgets.Label] = {}
         rows = []
@@ -128,7 +109,7 @@ class PromoteForm(ipywidgets.VBox):  # type: ignore[misc]
     def submit(self) -> bool:
         """Check the values and hand them on; returns whether they passed (errors show next to their fields)."""
         values = self.values()
-        errors = field_errors(values)
+        errors = field_errors(values, self._check)
         for key, label in self.errors.items():
             label.value = errors.get(key, "")
         if errors:

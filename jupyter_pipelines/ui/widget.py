@@ -56,6 +56,7 @@ class WidgetActions:
     # when given); returns a short message to show. Raises PipelineError for what the user must fix.
     promote: Callable[[Mapping[str, str]], object] | None = None
     promote_settings: Callable[[], Mapping[str, str]] | None = None  # the remembered values, to prefill the form
+    check_setting: Callable[[str, str], str] | None = None  # a form field's problem ("" if none), the export's rules
 
 
 def _button(description: str, icon: str, tooltip: str) -> ipywidgets.Button:
@@ -86,7 +87,7 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
         self.stop_button = _button("Stop", "stop", STOP_TOOLTIP)
         self.export_button = _button("Export", "file-export", "write the SageMaker pipeline definition JSON")
         self.promote_button = _button("Promote", "cloud-upload", PROMOTE_TOOLTIP)
-        self.promote_form = PromoteForm(self._submit_promote)
+        self.promote_form = PromoteForm(self._submit_promote, actions.check_setting)
         self.status_label = ipywidgets.Label(value="")
         self.status_label.add_class("jp-Pipelines-status")
         self.run_button.on_click(lambda _: self._call("run", actions.run))
