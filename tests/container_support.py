@@ -197,4 +197,4 @@ def container_engine(request: pytest.FixtureRequest) -> Iterator[Any]:
 def containers_of(client: Any, label: str, value: str | None = None) -> list[Any]:
     """The containers (running or not) with this label (and value)."""
     selector = label if value is None else f"{label}={value}"
-    return list(client.containers.list(all=True, filters={"label": selector}))
+    return list(client.containers.list(all=True, filters={"label": selector}, ignore_removed=True))

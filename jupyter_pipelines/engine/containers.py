@@ -181,7 +181,8 @@ class Engine:
         """Remove the containers of this host's runs that are over (killed kernels leave theirs behind)."""
         host = socket.gethostname()
         removed = []
-        for container in self.client.containers.list(all=True, filters={"label": LABEL_RUN}):
+        # ignore_removed: another run may remove its container between the listing and its inspection
+        for container in self.client.containers.list(all=True, filters={"label": LABEL_RUN}, ignore_removed=True):
             labels = container.labels or {}
             run_dir = labels.get(LABEL_RUN_DIR)
             if labels.get(LABEL_HOST) != host or (run_dir and is_live(Path(run_dir))):
