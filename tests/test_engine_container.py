@@ -356,6 +356,16 @@ def test_declared_inputs_a_container_cannot_show(tmp_path: Path) -> None:
         "write it), or fix the path in --inputs."
     )
 
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "x.csv").write_text("1")
+    upstream = step("data-0", "y = 1", binds=("y",))
+    clash = boxed("s", "x = y", reads=[("y", "data-0")], binds=("x",), data_inputs=("data/x.csv",))
+    ran = run(tmp_path, pipeline(upstream, clash))  # both would mount at /opt/ml/processing/input/data-0
+    assert failed(ran)["s"] == (
+        "step 's' reads from a step named 'data-0', the job input its --inputs data/x.csv arrives in. "
+        "Rename step 'data-0'."
+    )
+
 
 PERMISSION_CHECK = """
 import sys

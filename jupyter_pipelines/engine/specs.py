@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import ContainerError
 from ..model import ParameterValue, Pipeline, Step
 from .runs import ObjectRef, StepResult
 
@@ -146,6 +147,13 @@ def container_spec(
     out under /opt/ml."""
     mode = "training" if step.kind == "training" else "processing"
     data_inputs = json.loads(files["step.json"]).get("data_inputs", [])  # [{path, input, name}], as the export has
+    for item in data_inputs:
+        if item["input"] in step.upstream:  # both would mount at /opt/ml/processing/input/<that name>
+            raise ContainerError(
+                f"step {step.name!r} reads from a step named {item['input']!r}, the job input its --inputs "
+                f"{item['path']} arrives in.",
+                hint=f"Rename step {item['input']!r}.",
+            )
     names = step.parameters if step.script is None else tuple(parameters)
     values = {name: parameters[name] for name in names if name in parameters}
     return {
