@@ -113,3 +113,53 @@ def test_interrupting_a_kernel_step_cancels_the_run_and_reraises(tmp_path: Path)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "cancelled"
     assert summary["steps"]["k"]["status"] == "cancelled" and summary["steps"]["after"]["status"] == "cancelled"
+
+
+def test_a_kernel_step_past_its_timeout_is_interrupted_and_the_kernel_is_left_as_it_was(tmp_path: Path) -> None:
+    import os
+    import sys
+    import time
+
+    namespace: dict[str, Any] = {}
+    stdout, environ = sys.stdout, dict(os.environ)
+    spin = "import time\nprint('spinning', flush=True)\nwhile True:\n    pass"
+    pipe = pipeline(step("spin", spin, executor="kernel", timeout=0.5, env=(("JP_SPIN", "1"),), binds=()))
+    started = time.monotonic()
+    ran = run(tmp_path, pipe, kernel_namespace=namespace)
+    assert time.monotonic() - started < 5
+    result = ran.result.steps["spin"]
+    assert ran.result.status == "failed" and result.error == "step 'spin' timed out after 0.5s"
+    assert "".join(e.text for e in ran.of("step_log", "spin") if e.stream == "stdout") == "spinning\n"
+    assert sys.stdout is stdout and dict(os.environ) == environ  # redirections and --env undone
+    deadline = time.monotonic() + 0.3  # and nothing is left pending to land in the caller later
+    while time.monotonic() < deadline:
+        pass
+
+
+def test_a_kernel_step_in_time_is_not_interrupted(tmp_path: Path) -> None:
+    pipe = pipeline(step("quick", "x = sum(range(1000))", executor="kernel", timeout=5, binds=("x",)))
+    ran = run(tmp_path, pipe, kernel_namespace={})
+    assert ran.result.status == "succeeded" and ran.outputs("quick") == {"x": 499500}
+
+
+def test_stop_interrupts_a_running_kernel_step(tmp_path: Path) -> None:
+    """A kernel step holds the engine's thread; Stop (the cancel token, from the widget's thread) interrupts it."""
+    import threading
+    import time
+
+    from jupyter_pipelines.engine import CancelToken
+
+    cancel = CancelToken()
+    spin = "import time\nwhile True:\n    time.sleep(0.01)"
+    pipe = pipeline(
+        step("spin", spin, executor="kernel", binds=()), step("after", "y = 1", binds=("y",), after=("spin",))
+    )
+    stopper = threading.Timer(0.5, cancel.cancel)
+    stopper.start()
+    started = time.monotonic()
+    ran = run(tmp_path, pipe, kernel_namespace={}, cancel=cancel)
+    stopper.join()
+    assert time.monotonic() - started < 5
+    assert ran.result.status == "cancelled", ran.result.status
+    assert ran.result.steps["spin"].status == "cancelled", ran.result.steps["spin"]
+    assert ran.result.steps["after"].status == "cancelled"

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .interrupt import StepInterrupted, ThreadInterrupter
+
 ExitCallback = Callable[[str, int | None], None]
 
 
@@ -348,14 +350,28 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_in_kernel(spec: dict[str, Any], namespace: dict[str, Any], sink: Sink) -> dict[str, Any]:
-    """Run a cell step in the live namespace on this thread, stdout/stderr captured line by line into ``sink``."""
+def run_in_kernel(
+    spec: dict[str, Any], namespace: dict[str, Any], sink: Sink, interrupter: ThreadInterrupter | None = None
+) -> dict[str, Any]:
+    """Run a cell step in the live namespace on this thread, stdout/stderr captured line by line into ``sink``.
+
+    ``interrupter`` (made on this thread) may stop it from another one: the result then fails with its reason."""
     from . import runtime
 
     out, err = _LineWriter("stdout", sink), _LineWriter("stderr", sink)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _environment(spec.get("env", {})):
-            result = runtime.run_cell(spec, namespace)
+        try:
+            with (
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+                _environment(spec.get("env", {})),
+                interrupter or contextlib.nullcontext(),  # innermost: only the step itself is ever interrupted
+            ):
+                result = runtime.run_cell(spec, namespace)
+        except StepInterrupted:
+            assert interrupter is not None and interrupter.reason is not None
+            result = runtime.new_result()
+            result["error"] = interrupter.reason
     finally:
         out.flush()
         err.flush()

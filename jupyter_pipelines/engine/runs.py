@@ -165,6 +165,7 @@ class CancelToken:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._wakeups: set[int] = set()
+        self._callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
         with self._lock:
@@ -172,6 +173,24 @@ class CancelToken:
             for fd in self._wakeups:
                 with contextlib.suppress(OSError):
                     os.write(fd, b"x")
+            callbacks = list(self._callbacks)
+        for callback in callbacks:  # e.g. interrupting a kernel step, which keeps the engine's thread busy
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (from the cancelling thread) on cancel, at once if already cancelled; returns the
+        function that unregisters it."""
+        with self._lock:
+            self._callbacks.append(callback)
+            cancelled = self._event.is_set()
+        if cancelled:
+            callback()
+
+        def remove() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return remove
 
     @property
     def cancelled(self) -> bool:

@@ -26,8 +26,9 @@ import logging
 import os
 import selectors
 import signal
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -48,6 +49,7 @@ from .events import (
     Subscriber,
 )
 from .executors import ProcessPool, SpawnPool, ZygotePool, run_in_kernel
+from .interrupt import ThreadInterrupter
 from .publish import Publisher
 from .records import RecordWriter
 from .redact import Redactor, StreamRedactor, secret_values
@@ -847,7 +849,7 @@ class _Run:
             self.publisher.publish(StepStarted(self.run_id, step.name, attempt, "kernel"))
             result_path = self.run_dir / "results" / f".{step.name}.attempt{attempt}.json"
             started = time.monotonic()
-            raw = run_in_kernel(self._spec(step, inputs, result_path), namespace, sink)
+            raw = self._run_interruptible(step, self._spec(step, inputs, result_path), namespace, sink)
             for name, redactor in redactors.items():  # what a redactor held back
                 if rest := redactor.flush():
                     emit(name, rest)
@@ -857,11 +859,35 @@ class _Run:
             if raw["status"] == "succeeded":
                 self._succeeded(step, raw, duration, attempt)
                 break
+            if self.cancel.cancelled:  # Stop interrupted it: cancelled, as a process step's would be
+                self.kernel_step = None
+                self._stop_step(step.name, "cancelled", "run cancelled while the step was running", duration)
+                self._abort("run cancelled")
+                break
             if not self._retry(step, raw["error"], duration, attempt):
                 self._failed(step, raw["error"], duration, attempt)
                 break
             attempt += 1
         self.kernel_step = None
+
+    def _run_interruptible(
+        self, step: Step, spec: dict[str, Any], namespace: dict[str, Any], sink: Callable[[str, str], None]
+    ) -> dict[str, Any]:
+        """Run a kernel step so that its ``--timeout`` and Stop can interrupt it (it holds the engine's thread)."""
+        interrupter = ThreadInterrupter()
+        timer = None
+        if step.timeout is not None:
+            timer = threading.Timer(step.timeout, interrupter.fire, (f"step {step.name!r} timed out after "
+                                                                     f"{step.timeout:g}s",))  # fmt: skip
+            timer.daemon = True
+            timer.start()
+        stop = self.cancel.on_cancel(lambda: interrupter.fire("cancelled: the run was stopped"))
+        try:
+            return run_in_kernel(spec, namespace, sink, interrupter)
+        finally:
+            stop()
+            if timer is not None:
+                timer.cancel()
 
     # --- outcomes ---------------------------------------------------------------------------------------------
 
