@@ -157,3 +157,20 @@ def test_a_cell_step_imports_a_tracked_module_in_the_job(tmp_path: Path, inputs:
 def _copy_file(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+
+
+def test_outputs_are_moved_into_the_output_directory_and_no_scratch_is_left(tmp_path: Path) -> None:
+    """The entry's scratch store lives in the output directory (outputs are renamed, not copied); two outputs of the
+    same value share one object, and both files still arrive; nothing else is left to upload."""
+    from .export_support import build
+
+    pipeline = build(
+        "demo", "%%step make\nimport numpy as np\nfirst = np.arange(5)\nsame = np.arange(5)\nother = 'x'"
+    )
+    exported = build_definition(pipeline, CONFIG)
+    job = tmp_path / "job"
+    done = _run(_unpack(exported.bundles["make"], tmp_path / "code"), job)
+    assert done.returncode == 0, done.stderr
+    (output_dir,) = [p for p in (job / "processing" / "output").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in output_dir.iterdir()) == ["first.npy", "other.pkl", "same.npy"]
+    assert list(numpy.load(output_dir / "first.npy")) == list(numpy.load(output_dir / "same.npy")) == [0, 1, 2, 3, 4]

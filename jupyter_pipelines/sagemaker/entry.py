@@ -164,7 +164,9 @@ def write_properties(spec, namespace, output_dir):  # type: ignore[no-untyped-de
 
 
 def run_cell(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
-    store = tempfile.mkdtemp(prefix="jp-store-")
+    # the runtime's scratch store inside the output directory: each output is then renamed into place, not copied
+    # (a 1 GB array is written once); the scratch directory is gone before the job uploads its outputs
+    store = tempfile.mkdtemp(prefix=".jp-store-", dir=output_dir)
     cell = {
         "kind": "cell",
         "step": spec["step"],
@@ -182,23 +184,42 @@ def run_cell(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
         "store": store,
     }
     namespace = {"__name__": "__main__", "__builtins__": builtins}
-    result = runtime.run_cell(cell, namespace)
-    if result["status"] != "succeeded":
-        raise StepFailure(result["error"] or "the step failed")
-    local_result = os.environ.get("JP_RESULT_FILE")
-    if result.get("display") and not local_result:
-        print(result["display"])
-    for name, unsaved in sorted(result.get("unsaved", {}).items()):
-        print("output %r (%s) was not saved: %s" % (name, unsaved["type"], unsaved["error"]), file=sys.stderr)
-    for name, ref in sorted(result["outputs"].items()):
-        extension = runtime.EXTENSIONS[ref["format"]]
-        shutil.copyfile(os.path.join(store, ref["path"]), os.path.join(output_dir, "%s.%s" % (name, extension)))
-    write_properties(spec, namespace, output_dir)
-    shutil.rmtree(store, ignore_errors=True)
+    try:
+        result = runtime.run_cell(cell, namespace)
+        if result["status"] != "succeeded":
+            raise StepFailure(result["error"] or "the step failed")
+        local_result = os.environ.get("JP_RESULT_FILE")
+        if result.get("display") and not local_result:
+            print(result["display"])
+        for name, unsaved in sorted(result.get("unsaved", {}).items()):
+            print("output %r (%s) was not saved: %s" % (name, unsaved["type"], unsaved["error"]), file=sys.stderr)
+        place_outputs(result["outputs"], store, output_dir)
+        write_properties(spec, namespace, output_dir)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
     if local_result:
         outputs = {name: {"format": ref["format"], "type": ref["type"]} for name, ref in result["outputs"].items()}
         with open(local_result, "w") as handle:
             json.dump({"display": result.get("display"), "outputs": outputs, "unsaved": result["unsaved"]}, handle)
+
+
+def place_outputs(outputs, store, output_dir):  # type: ignore[no-untyped-def]
+    """Each output as ``<name>.npy`` / ``<name>.pkl`` in the output directory: renamed out of the scratch store
+    (the last name of an object shared by several gets the object itself, the others copies)."""
+    uses = {}
+    for ref in outputs.values():
+        uses[ref["path"]] = uses.get(ref["path"], 0) + 1
+    for name, ref in sorted(outputs.items()):
+        source = os.path.join(store, ref["path"])
+        target = os.path.join(output_dir, "%s.%s" % (name, runtime.EXTENSIONS[ref["format"]]))
+        uses[ref["path"]] -= 1
+        if uses[ref["path"]]:
+            shutil.copyfile(source, target)
+            continue
+        try:
+            os.replace(source, target)
+        except OSError:  # another file system after all
+            shutil.copyfile(source, target)
 
 
 def run_script(spec, input_root, output_dir):  # type: ignore[no-untyped-def]
