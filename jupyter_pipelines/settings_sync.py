@@ -22,13 +22,10 @@ from typing import Any
 from .authoring.defaults import check_defaults
 from .authoring.notebook import SETTINGS_KEY, read_settings
 from .errors import PipelineError
-from .sagemaker.config import ExportConfig, resolve_config
+from .sagemaker.config import STAND_INS, ExportConfig, resolve_config
 from .sagemaker.settings import SETTINGS
 
 COMM_TARGET = "jupyter_pipelines.settings"
-
-# Stand-ins for the settings not being checked, so the exporter's own checks judge just the given ones.
-_VALID = {"role_arn": "arn:aws:iam::123456789012:role/Check", "bucket": "check-bucket", "region": "us-east-1"}
 
 
 def clean_settings(raw: object) -> dict[str, str]:
@@ -47,9 +44,9 @@ def check_settings(updates: Mapping[str, str]) -> dict[str, str]:
         )
     config = ExportConfig(
         pipeline_name=updates.get("name") or None,
-        role_arn=updates.get("role_arn") or _VALID["role_arn"],
-        bucket=updates.get("bucket") or _VALID["bucket"],
-        region=updates.get("region") or _VALID["region"],
+        role_arn=updates.get("role_arn") or STAND_INS["role_arn"],
+        bucket=updates.get("bucket") or STAND_INS["bucket"],
+        region=updates.get("region") or STAND_INS["region"],
         prefix=updates.get("prefix") or None,
     )
     resolve_config(config, "notebook")  # raises ExportError (a PipelineError) naming the flag and its fix

@@ -19,6 +19,7 @@ __all__ = [
     "check_sagemaker_name",
     "pipeline_name_from",
     "resolve_config",
+    "STAND_INS",
     "setting_problem",
 ]
 
@@ -139,8 +140,8 @@ def resolve_config(config: ExportConfig, notebook_name: str) -> Settings:
     )
 
 
-# Stand-ins for the settings not being judged, so :func:`setting_problem` judges one at a time.
-_STAND_INS = {"role_arn": "arn:aws:iam::123456789012:role/Check", "bucket": "check-bucket", "region": "us-east-1"}
+# Valid stand-ins for the settings not being judged, so a check judges only the given ones.
+STAND_INS = {"role_arn": "arn:aws:iam::123456789012:role/Check", "bucket": "check-bucket", "region": "us-east-1"}
 
 
 def setting_problem(key: str, value: str) -> str:
@@ -148,7 +149,7 @@ def setting_problem(key: str, value: str) -> str:
     export makes, without the hint about command-line flags (a form shows it next to its field); "" if fine."""
     if key not in ("role_arn", "bucket", "region", "prefix"):
         return ""
-    settings = {**_STAND_INS, key: value}
+    settings = {**STAND_INS, key: value}
     config = ExportConfig(
         role_arn=settings["role_arn"],
         bucket=settings["bucket"],
