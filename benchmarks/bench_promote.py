@@ -9,7 +9,6 @@ round trip times the number of objects checked (what a sequential check would co
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,11 +42,7 @@ def main() -> None:
             os.environ.update(server.env())
             measure(server.endpoint)
         finally:
-            server.process.terminate()
-            try:
-                server.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+            server.stop()
 
 
 def measure(endpoint: str) -> None:

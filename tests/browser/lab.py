@@ -7,6 +7,7 @@ JupyterLab's own commands (the app is exposed as ``window.jupyterapp``), then re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,39 @@ class LabPage:
         path = ARTIFACTS / f"{name}.png"
         self.page.locator(".jp-Pipelines-widget").first.screenshot(path=str(path))
         return path
+
+
+def is_ours(error: str) -> bool:
+    """A page error raised by this extension (JupyterLab's own noise is not ours to fail on)."""
+    return "Pipelines" in error or "jupyter-pipelines" in error
+
+
+@contextlib.contextmanager
+def opened_notebook(
+    server: LabServer,
+    browser: Any,
+    notebook: str,
+    *,
+    workspace: str | None = None,
+    viewport: tuple[int, int] = (1300, 900),
+    screenshot: str | None = None,
+    page_errors: Any = is_ours,
+) -> Iterator[LabPage]:
+    """A fresh browser context with ``notebook`` open in JupyterLab; on leaving, a last screenshot (if named) and
+    an assertion that the page raised no error ``page_errors`` counts."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    lab = LabPage(page, server)
+    if workspace is None:
+        lab.open_notebook(notebook)
+    else:
+        lab.open_notebook(notebook, workspace=workspace)
+    try:
+        yield lab
+    finally:
+        if screenshot:
+            lab.screenshot(screenshot)
+        context.close()
+    assert not [e for e in errors if page_errors(e)], errors

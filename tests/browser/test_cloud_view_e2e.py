@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ..notebooks import write_notebook
-from .lab import LabPage, LabServer, expect
+from .lab import LabPage, LabServer, expect, opened_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -48,17 +48,8 @@ steps = ("prepare", "total")
 @pytest.fixture(scope="module")
 def lab(lab_server: LabServer, browser: Any) -> Iterator[LabPage]:
     write_notebook(lab_server.root / NOTEBOOK, CELLS)
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    lab = LabPage(page, lab_server)
-    lab.open_notebook(NOTEBOOK, workspace=WORKSPACE)
-    try:
+    with opened_notebook(lab_server, browser, NOTEBOOK, workspace=WORKSPACE, viewport=(1300, 900)) as lab:
         yield lab
-    finally:
-        context.close()
-    assert not [e for e in errors if "Pipelines" in e or "jupyter-pipelines" in e], errors
 
 
 def test_a_cloud_run_in_the_same_graph(lab: LabPage) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from ..aws_support import ACCESS_KEY, REGION, ROLE_ARN, SECRET_KEY, MotoServer
 from ..notebooks import write_notebook
-from .lab import LabPage, LabServer, check_browser, expect
+from .lab import LabPage, LabServer, check_browser, expect, opened_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -71,18 +71,10 @@ def cloud_lab(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def lab(cloud_lab: LabServer, browser: Any) -> Iterator[LabPage]:
     write_notebook(cloud_lab.root / NOTEBOOK, CELLS)
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    lab = LabPage(page, cloud_lab)
-    lab.open_notebook(NOTEBOOK, workspace=WORKSPACE)
-    try:
+    with opened_notebook(
+        cloud_lab, browser, NOTEBOOK, workspace=WORKSPACE, viewport=(1300, 1000), screenshot="promote-last"
+    ) as lab:
         yield lab
-    finally:
-        lab.screenshot("promote-last")
-        context.close()
-    assert not [e for e in errors if "Pipelines" in e or "jupyter-pipelines" in e], errors
 
 
 def field(lab: LabPage, key: str) -> Any:

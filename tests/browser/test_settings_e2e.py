@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from ..notebooks import write_notebook
-from .lab import LabPage, LabServer
+from .lab import LabPage, LabServer, opened_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -48,18 +48,16 @@ JOINED_JS = """async () => {
 @pytest.fixture(scope="module")
 def lab(lab_server: LabServer, browser: Any) -> Iterator[LabPage]:
     write_notebook(lab_server.root / NOTEBOOK, CELLS)
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    lab = LabPage(page, lab_server)
-    lab.open_notebook(NOTEBOOK, workspace=WORKSPACE)
-    try:
+    with opened_notebook(
+        lab_server,
+        browser,
+        NOTEBOOK,
+        workspace=WORKSPACE,
+        viewport=(1200, 900),
+        screenshot="settings-last",
+        page_errors=lambda _error: True,
+    ) as lab:
         yield lab
-    finally:
-        lab.screenshot("settings-last")
-        context.close()
-    assert not errors, errors
 
 
 def _text(outputs: list[dict[str, Any]]) -> str:

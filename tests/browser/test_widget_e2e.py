@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .lab import LabPage, LabServer, expect
+from .lab import LabPage, LabServer, expect, opened_notebook
 from .notebook import (
     FIRST_STEP_CELL,
     LONG_RUN_CELL,
@@ -46,18 +46,10 @@ RECORD_STATUSES_JS = """
 @pytest.fixture(scope="module")
 def lab(lab_server: LabServer, browser: Any) -> Iterator[LabPage]:
     write_pipeline_notebook(lab_server.root)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    lab = LabPage(page, lab_server)
-    lab.open_notebook("pipeline.ipynb")
-    try:
+    with opened_notebook(
+        lab_server, browser, "pipeline.ipynb", viewport=(1400, 1000), screenshot="widget-last"
+    ) as lab:
         yield lab
-    finally:
-        lab.screenshot("widget-last")
-        context.close()
-    assert not [e for e in errors if "Pipelines" in e or "jupyter-pipelines" in e], errors
 
 
 def test_graph_grows_as_step_cells_run(lab: LabPage) -> None:
