@@ -89,7 +89,8 @@ def test_promote_uploads_creates_and_a_second_promote_uploads_nothing(aws: MotoS
         parameter["DefaultValue"] = uris.get(parameter["Name"], parameter["DefaultValue"])
     assert stored == expected == first.definition
     assert described["RoleArn"] == ROLE_ARN and "jupyter-pipelines" in described["PipelineDescription"]
-    assert any("created pipeline small" in line for line in lines)
+    assert any(line.startswith("checking ") for line in lines)  # live progress (what was done: first.lines())
+    assert any(line.startswith("created pipeline small: https://") for line in first.lines())
 
     second = promote(pipeline, options)
     assert second.uploaded == () and second.skipped == len(keys) and not second.created

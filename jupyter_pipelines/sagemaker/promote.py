@@ -239,7 +239,6 @@ def promote(
             action = f"updating pipeline {name}"
             arn = str(sagemaker.update_pipeline(**request)["PipelineArn"])
             done.pipeline = "updated"
-        say(f"{done.pipeline} pipeline {name}")
         execution = None
         if options.start:
             action = f"starting an execution of pipeline {name}"
@@ -253,7 +252,6 @@ def promote(
                 }
             execution = str(sagemaker.start_pipeline_execution(**start)["PipelineExecutionArn"])
             done.execution = execution
-            say(f"started execution {execution}")
         scheduled = None
         if options.schedule is not None:
             assert options.schedule_role_arn is not None
