@@ -108,6 +108,21 @@ def test_state_after_a_run(calls: Calls) -> None:
     assert widget.status_label.value == "run r1 failed in 2.0s"
 
 
+def test_parameter_nodes_show_the_values_a_run_was_started_with(calls: Calls) -> None:
+    """The graph's parameter node says ``rows: int = 25`` while a run started with rows=25 is shown; a run with the
+    default leaves the declaration (the frontend keeps it when a node has no value)."""
+    widget = PipelineWidget(pipeline(), calls.actions())
+    widget.handle_event(RunStarted("r1", "demo", ("load",), parameters={"rows": 25}))
+    widget.flush()
+    assert widget.graph.values == {"p_rows": "rows: int = 25"}
+    widget.handle_event(RunStarted("r2", "demo", ("load",), parameters={"rows": 10}))
+    widget.flush()
+    assert widget.graph.values == {}
+    widget.handle_event(RunStarted("r3", "demo", ("load",), parameters={"rows": "<b>x</b>"}))  # text, as ever
+    widget.flush()
+    assert widget.graph.values == {"p_rows": "rows: int = '<b>x</b>'"}
+
+
 def test_log_pane_follows_selection(calls: Calls) -> None:
     widget = PipelineWidget(pipeline(), calls.actions())
     for event in run_events():

@@ -89,6 +89,7 @@ class RunState:
     location: str = "local"  # where the current run happens: "local" or "sagemaker"
     run_url: str | None = None  # the cloud execution's console page (https only)
     notes: list[str] = field(default_factory=list)  # the current run's notes, oldest first
+    parameters: dict[str, Any] = field(default_factory=dict)  # the values the current run was started with
 
     @property
     def is_cloud(self) -> bool:
@@ -110,6 +111,7 @@ class RunState:
             self.location = event.location or "local"
             self.run_url = safe_url(event.url)
             self.notes = []
+            self.parameters = dict(event.parameters or {})
             for name in event.steps:
                 self.step(name).reset()
             return True

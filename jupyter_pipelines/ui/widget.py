@@ -26,7 +26,7 @@ import ipywidgets
 from ..engine.events import Event, RunNote, StepLog
 from ..errors import PipelineError
 from ..model import ParameterValue, Pipeline
-from .dot import GraphSpec, build_graph, node_id
+from .dot import GraphSpec, build_graph, node_id, parameter_detail
 from .graph import PipelineGraph
 from .links import short_run_id
 from .parameters import ParameterInputs
@@ -168,6 +168,7 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
                     started[node_id("step", name)] = view.started
             running = self.state.running
             links = {node_id("step", n): v.url for n in names if (v := self.state.steps.get(n)) and v.url}
+            values = self._run_values()
             with self.graph.hold_sync():
                 self.graph.statuses = statuses
                 self.graph.durations = durations
@@ -176,7 +177,19 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
                 self.graph.log = self.state.log_for(self.graph.selected) or {}
                 self.graph.run = self.state.run_view()
                 self.graph.links = links
+                self.graph.values = values
             self._update_toolbar(running, bool(names))
+
+    def _run_values(self) -> dict[str, str]:
+        """The parameter nodes' text for the values the current run was started with, where not the default."""
+        values = {}
+        for parameter in self.pipeline.parameters:
+            value = self.state.parameters.get(parameter.name, parameter.default)
+            if value != parameter.default:
+                values[node_id("parameter", parameter.name)] = parameter_detail(
+                    dataclasses.replace(parameter, default=value)
+                )
+        return values
 
     def _update_toolbar(self, running: bool, has_steps: bool) -> None:
         self.run_button.disabled = running or not has_steps

@@ -82,6 +82,7 @@ function drawNode(box: INodeBox, info: INodeInfo): SVGGElement {
   const title = svgElement('title');
   group.append(title);
   if (info.kind === 'parameter') {
+    group.dataset.detail = info.detail; // the declaration; a run's own value may replace it (showValue)
     group.append(text(info.detail, box.x, box.y + 4, 'jp-Pipelines-nodeDetail'));
     title.textContent = `parameter ${info.detail}`;
     group.setAttribute('aria-label', title.textContent);
@@ -121,6 +122,26 @@ export function updateNode(group: SVGGElement, status: Status, seconds: number |
     title.textContent = `${name}: ${label} (click or Enter for actions)`;
   }
   group.setAttribute('aria-label', `step ${name}, ${label}`);
+}
+
+/** A parameter node shows the value the current run was started with (``value``), or its declaration. */
+export function showValue(group: SVGGElement, value: string | undefined): void {
+  if (group.dataset.kind !== 'parameter') {
+    return;
+  }
+  const shown = value ?? group.dataset.detail ?? '';
+  const detail = group.querySelector('.jp-Pipelines-nodeDetail');
+  if (detail === null || detail.textContent === shown) {
+    return;
+  }
+  detail.textContent = shown;
+  group.classList.toggle('jp-Pipelines-nodeOverridden', value !== undefined);
+  const title = group.querySelector('title');
+  const label = value === undefined ? `parameter ${shown}` : `parameter ${shown} (this run; declared ${group.dataset.detail ?? ''})`;
+  if (title !== null) {
+    title.textContent = label;
+  }
+  group.setAttribute('aria-label', label);
 }
 
 export function drawGraph(layout: ILayout, nodes: INodeInfo[], edges: IEdgeInfo[]): IDrawnGraph {

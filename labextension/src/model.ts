@@ -70,7 +70,8 @@ export class PipelineGraphModel extends DOMWidgetModel {
       log: {},
       notice: {},
       run: {},
-      links: {}
+      links: {},
+      values: {}
     };
   }
 }

@@ -6,7 +6,7 @@
  */
 import { DOMWidgetView } from '@jupyter-widgets/base';
 
-import { IDrawnGraph, drawGraph, updateNode } from './draw';
+import { IDrawnGraph, drawGraph, showValue, updateNode } from './draw';
 import { layoutDot } from './layout';
 import { createLegend } from './legend';
 import { LogPane } from './logs';
@@ -59,6 +59,7 @@ export class PipelineGraphView extends DOMWidgetView {
     this.listenTo(this.model, 'change:log', () => this.logs.show(this.model.get('log') as ILogState | null));
     this.listenTo(this.model, 'change:notice', () => this.showNotice());
     this.listenTo(this.model, 'change:run', () => this.showRun());
+    this.listenTo(this.model, 'change:values', () => this.applyValues());
     this.applyRunning();
     this.showNotice();
     this.showRun();
@@ -91,6 +92,7 @@ export class PipelineGraphView extends DOMWidgetView {
       this.drawn = drawGraph(layout, nodes, this.model.get('edges') as IEdgeInfo[]);
       this.graphArea.replaceChildren(this.drawn.svg);
       this.applyStatuses();
+      this.applyValues();
       if (focused !== undefined) {
         (this.drawn.nodes.get(focused) as SVGGElement | undefined)?.focus();
       }
@@ -133,6 +135,16 @@ export class PipelineGraphView extends DOMWidgetView {
       this.startTicker();
     } else {
       this.stopTicker();
+    }
+  }
+
+  private applyValues(): void {
+    if (this.drawn === null) {
+      return;
+    }
+    const values = (this.model.get('values') ?? {}) as Record<string, string>;
+    for (const [id, group] of this.drawn.nodes) {
+      showValue(group, typeof values[id] === 'string' ? values[id] : undefined);
     }
   }
 

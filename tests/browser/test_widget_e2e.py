@@ -7,6 +7,7 @@ keyboard access; Stop on a long step. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -91,6 +92,10 @@ def test_a_run_turns_the_nodes_green(lab: LabPage) -> None:
     fill = lab.node("load").locator("rect").evaluate("r => getComputedStyle(r).fill")
     assert fill == "rgb(102, 187, 106)"  # green
     assert all("succeeded · " in (lab.node(name).text_content() or "") for name in STEPS)  # with durations
+    rows = lab.page.locator('.jp-Pipelines .jp-Pipelines-node[data-kind="parameter"][data-name="rows"]')
+    expect(rows).to_have_class(re.compile("jp-Pipelines-nodeOverridden"))  # the value this run started with
+    assert rows.locator(".jp-Pipelines-nodeDetail").text_content() == "rows: int = 6"
+    assert "declared rows: int = 5" in (rows.locator("title").text_content() or "")
     lab.screenshot_widget("widget-green")
 
 
