@@ -128,6 +128,7 @@ def test_widget_shows_a_cloud_run_and_keeps_stop_enabled() -> None:
     assert graph.running and graph.statuses["s_load"] == "running"
     assert graph.run == {"id": "abc123", "location": "sagemaker", "status": "running", "notes": [], "url": CONSOLE}
     assert graph.links == {"s_load": JOB}
+    assert graph.values["s_load"] == "cell · SageMaker processing"  # the job it is there, not the local executor
     assert not widget.stop_button.disabled and widget.stop_button.tooltip == STOP_CLOUD_TOOLTIP
     assert widget.run_button.disabled and widget.promote_button.disabled  # one run at a time
     assert widget.status_label.value == "SageMaker run abc123 running: 0/4 steps done"

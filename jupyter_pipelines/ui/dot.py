@@ -68,9 +68,10 @@ def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def step_detail(step: Step) -> str:
+def step_detail(step: Step, where: str | None = None) -> str:
+    """``cell · process`` and the like; ``where`` replaces the executor (a cloud run's ``SageMaker processing``)."""
     kind = "script" if step.script else "cell"
-    parts = [kind, step.executor]
+    parts = [kind, where or step.executor]
     if getattr(step, "condition", None) is not None:
         parts.append("conditional")
     if not step.cache.enabled:

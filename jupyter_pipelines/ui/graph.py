@@ -34,4 +34,4 @@ class PipelineGraph(ipywidgets.DOMWidget):  # type: ignore[misc]
     notice = Dict().tag(sync=True)  # {text, kind: "info"|"error", path?}; {} for none
     run = Dict().tag(sync=True)  # see RunState.run_view: {id, location, status, notes, url?}; {} before a run
     links = Dict().tag(sync=True)  # step node id -> its console page (https only), for cloud runs
-    values = Dict().tag(sync=True)  # parameter node id -> its detail with the current run's value, where overridden
+    values = Dict().tag(sync=True)  # node id -> its detail line for the shown run, where not its own (see widget)

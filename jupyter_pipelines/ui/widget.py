@@ -26,7 +26,7 @@ import ipywidgets
 from ..engine.events import Event, RunNote, StepLog
 from ..errors import PipelineError
 from ..model import ParameterValue, Pipeline
-from .dot import GraphSpec, build_graph, node_id, parameter_detail
+from .dot import GraphSpec, build_graph, node_id, parameter_detail, step_detail
 from .graph import PipelineGraph
 from .links import short_run_id
 from .parameters import ParameterInputs
@@ -181,8 +181,12 @@ class PipelineWidget(ipywidgets.VBox):  # type: ignore[misc]
             self._update_toolbar(running, bool(names))
 
     def _run_values(self) -> dict[str, str]:
-        """The parameter nodes' text for the values the current run was started with, where not the default."""
+        """Node detail lines for the shown run: parameters started with another value than their default show it;
+        in a SageMaker run, each step shows the job it is there (not its local executor)."""
         values = {}
+        if self.state.is_cloud:
+            for step in self.pipeline.steps:
+                values[node_id("step", step.name)] = step_detail(step, where=f"SageMaker {step.kind}")
         for parameter in self.pipeline.parameters:
             value = self.state.parameters.get(parameter.name, parameter.default)
             if value != parameter.default:

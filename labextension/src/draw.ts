@@ -89,6 +89,7 @@ function drawNode(box: INodeBox, info: INodeInfo): SVGGElement {
     return group;
   }
   const line = 13;
+  group.dataset.detail = info.detail;
   group.append(
     text(info.name, box.x, box.y - line + 4, 'jp-Pipelines-nodeName'),
     text(info.detail, box.x, box.y + 4, 'jp-Pipelines-nodeDetail'),
@@ -124,11 +125,11 @@ export function updateNode(group: SVGGElement, status: Status, seconds: number |
   group.setAttribute('aria-label', `step ${name}, ${label}`);
 }
 
-/** A parameter node shows the value the current run was started with (``value``), or its declaration. */
+/**
+ * A node's detail line for the shown run (``value``): a parameter's value that run was started with, a step's
+ * SageMaker job in a cloud run; without one, the node's own detail (its declaration).
+ */
 export function showValue(group: SVGGElement, value: string | undefined): void {
-  if (group.dataset.kind !== 'parameter') {
-    return;
-  }
   const shown = value ?? group.dataset.detail ?? '';
   const detail = group.querySelector('.jp-Pipelines-nodeDetail');
   if (detail === null || detail.textContent === shown) {
@@ -136,6 +137,9 @@ export function showValue(group: SVGGElement, value: string | undefined): void {
   }
   detail.textContent = shown;
   group.classList.toggle('jp-Pipelines-nodeOverridden', value !== undefined);
+  if (group.dataset.kind !== 'parameter') {
+    return; // a step's title and label carry its status (updateNode)
+  }
   const title = group.querySelector('title');
   const label = value === undefined ? `parameter ${shown}` : `parameter ${shown} (this run; declared ${group.dataset.detail ?? ''})`;
   if (title !== null) {

@@ -73,6 +73,7 @@ def test_a_cloud_run_in_the_same_graph(lab: LabPage) -> None:
     assert lab.page.locator(".jp-Pipelines-run img, .jp-Pipelines-run b").count() == 0
     assert lab.page.evaluate("window.__pipelinesXss") is None
     lab.wait_statuses({"prepare": "running", "total": "pending"})
+    expect(lab.node("prepare").locator(".jp-Pipelines-nodeDetail")).to_have_text("cell · SageMaker processing")
     expect(lab.button("Stop")).to_be_enabled()
     expect(lab.button("Run")).to_be_disabled()
 
