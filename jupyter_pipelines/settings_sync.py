@@ -5,7 +5,10 @@ In JupyterLab the frontend owns the open notebook, so the kernel never rewrites 
 settings and, on a ``set`` message, puts the new ones in the notebook model's metadata (saved with the notebook).
 When no frontend has answered (nbclient, a console, a kernel run from the command line), ``%pipeline config`` keeps
 the values in the kernel and, when the kernel knows its notebook file, writes them into that file's metadata with an
-atomic read-modify-write that leaves everything else as it was.
+atomic read-modify-write that leaves everything else as it was. In a Jupyter Server session whose frontend has not
+answered *yet* ("Run All" queues the config cell ahead of the answer), the kernel sends the settings anyway and
+writes the file only if the frontend refuses the comm (no extension): writing it under JupyterLab would make it say
+the file changed on disk.
 
 Only the known settings (the export ones, the default executor and image), as strings, ever go there: they are not
 secrets, and nothing else is accepted.
@@ -14,6 +17,7 @@ secrets, and nothing else is accepted.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,6 +84,11 @@ class SettingsSync:
     def __init__(self) -> None:
         self.comm: Any = None
         self.frontend: dict[str, str] | None = None  # the open notebook's settings, once a frontend has answered
+        # Settings sent to a frontend that has not answered yet (see configure), and the file they go to if it
+        # turns out to have no extension; ``rejected``: a frontend closed the comm, so the file is the place.
+        self.deferred: dict[str, str] | None = None
+        self.deferred_path: Path | None = None
+        self.rejected = False
 
     # -- the comm ---------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -104,10 +113,20 @@ class SettingsSync:
     def _on_msg(self, msg: Mapping[str, Any]) -> None:
         data = msg.get("content", {}).get("data", {})
         if isinstance(data, Mapping) and data.get("type") == "notebook":
-            self.frontend = clean_settings(data.get("settings"))
+            answer = clean_settings(data.get("settings"))
+            if self.deferred is not None:  # it answered 'hello' before our 'set' reached it; it has applied both
+                answer, self.deferred = {**answer, **self.deferred}, None
+            self.frontend = answer
 
     def _on_close(self, msg: Mapping[str, Any]) -> None:
         self.comm, self.frontend = None, None
+        if self.deferred is not None and self.deferred_path is not None:  # no extension at the other end after all
+            settings, path, self.deferred = self.deferred, self.deferred_path, None
+            self.rejected = True
+            try:
+                write_notebook_settings(path, {**clean_settings(read_settings(path)), **settings})
+            except (PipelineError, OSError) as error:  # nothing to show it in: the kernel keeps them regardless
+                print(f"jupyter-pipelines: could not write the settings into {path}: {error}", file=sys.stderr)
 
     @property
     def attached(self) -> bool:
@@ -134,9 +153,20 @@ class SettingsSync:
                 kernel.pop(key, None)  # the notebook's metadata is the configuration now
             return "stored in the notebook's metadata by JupyterLab: saved with the notebook (it is now modified)."
         kernel.update(updates)
-        if self.comm is None:
+        if self.comm is None and not self.rejected:
             self.open()  # a frontend that appeared since may answer, for next time
-        else:  # opened, not answered yet (e.g. "Run All" queued this cell before the answer): tell it anyway
+        server_session = bool(os.environ.get("JPY_SESSION_NAME"))  # Jupyter Server started this kernel
+        if self.comm is not None and notebook is not None and server_session and not self.rejected:
+            # A Jupyter Server session: a frontend holds the notebook but has not answered yet (its answer waits
+            # behind the queued cells, e.g. "Run All"). Writing the file now would make JupyterLab say it changed
+            # on disk; send it the settings instead, and write the file only if the comm is refused (no extension).
+            self.comm.send({"type": "set", "settings": {**self.notebook_settings(notebook), **kernel}})
+            self.deferred, self.deferred_path = {**(self.deferred or {}), **kernel}, notebook
+            return (
+                "sent to the notebook's frontend, which stores them in its metadata (saved with the notebook); "
+                "should it have no jupyter-pipelines extension, the kernel writes them into the file instead."
+            )
+        if self.comm is not None:  # opened, not answered, no server session: tell it anyway
             self.comm.send({"type": "set", "settings": {**self.notebook_settings(notebook), **kernel}})
         if notebook is None:
             return (

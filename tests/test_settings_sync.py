@@ -44,22 +44,42 @@ def _attach_to(kernel: Kernel, path: Path) -> None:
     assert kernel.execute("%load_ext jupyter_pipelines").status == "ok"
 
 
-def test_without_a_frontend_config_writes_the_notebook_file(kernel: Kernel, tmp_path: Path) -> None:
+def _comm_id(kernel: Kernel) -> str:
+    msg_id = kernel.client.comm_info(target_name=COMM_TARGET)
+    comms = _shell_reply(kernel, msg_id)["content"]["comms"]
+    assert len(comms) == 1
+    return str(next(iter(comms)))
+
+
+def _send_comm(kernel: Kernel, kind: str, content: dict[str, Any]) -> None:
+    """Send a comm message from this client, as a frontend would."""
+    kernel.client.shell_channel.send(kernel.client.session.msg(kind, content))
+
+
+def test_a_frontend_without_the_extension_gets_the_settings_written_into_the_file(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    """In a Jupyter Server session the kernel first sends the settings to the frontend (which may answer only after
+    the queued cells); a frontend that closes the comm (JupyterLab does, for a target it does not know) has no
+    extension, so the kernel writes the file then, and from then on at once."""
     path = _notebook(tmp_path)
     before = nbformat.read(str(path), as_version=4)
     _attach_to(kernel, path)
     configured = kernel.execute(CONFIG)
     assert configured.status == "ok", configured.text
-    assert "bucket: bucket-one" in configured.stdout
-    assert "no frontend answered" in configured.stdout and str(path.resolve()) in configured.stdout
+    assert "bucket: bucket-one" in configured.stdout and "sent to the notebook's frontend" in configured.stdout
+    assert read_settings(path) == {}  # not yet: a frontend with the extension would take them
+    _send_comm(kernel, "comm_close", {"comm_id": _comm_id(kernel), "data": {}})
+    assert kernel.execute("1").status == "ok"  # the kernel has handled the close by the time this runs
     after = nbformat.read(str(path), as_version=4)
     assert after.metadata["jupyter_pipelines"] == EXPECTED
     # everything else is as it was
     assert after.cells == before.cells
     assert {k: v for k, v in after.metadata.items() if k != "jupyter_pipelines"} == dict(before.metadata)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".flow.ipynb")] == []  # no temporary left
-    # a later change merges into what the file has
-    assert kernel.execute("%pipeline config --prefix team/churn").status == "ok"
+    # a later change goes straight into the file, merged with what it has
+    later = kernel.execute("%pipeline config --prefix team/churn")
+    assert later.status == "ok" and "no frontend answered" in later.stdout and str(path.resolve()) in later.stdout
     assert read_settings(path) == {**EXPECTED, "prefix": "team/churn"}
     # and the CLI sees them with no flags
     exported = subprocess.run(
@@ -70,6 +90,25 @@ def test_without_a_frontend_config_writes_the_notebook_file(kernel: Kernel, tmp_
     )
     assert exported.returncode == 0, exported.stderr
     assert json.loads((tmp_path / "x.json").read_text())["Steps"]
+
+
+def test_a_late_answer_keeps_the_settings_sent_before_it_and_the_file_alone(kernel: Kernel, tmp_path: Path) -> None:
+    """ "Run All": the config cell runs before the extension's answer is processed. The kernel sends the settings
+    and waits; the answer (the notebook as it was when the frontend said hello) then counts with them applied."""
+    path = _notebook(tmp_path)
+    _attach_to(kernel, path)
+    mtime = path.stat().st_mtime_ns
+    assert "sent to the notebook's frontend" in kernel.execute(CONFIG).stdout
+    _send_comm(
+        kernel,
+        "comm_msg",
+        {"comm_id": _comm_id(kernel), "data": {"type": "notebook", "settings": {"prefix": "team/x"}}},
+    )
+    shown = kernel.execute("%pipeline config").stdout
+    assert "prefix: team/x" in shown and "bucket: bucket-one" in shown, shown
+    configured = kernel.execute("%pipeline config --region eu-west-1")
+    assert "by JupyterLab" in configured.stdout, configured.text  # answered: the frontend owns the notebook now
+    assert path.stat().st_mtime_ns == mtime and read_settings(path) == {}  # the kernel never wrote the file
 
 
 def test_bad_values_fail_at_once_with_the_exporters_message(kernel: Kernel, tmp_path: Path) -> None:

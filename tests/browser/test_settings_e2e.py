@@ -117,3 +117,40 @@ def test_a_reloaded_page_joins_the_kernels_comm(lab: LabPage, lab_server: LabSer
     assert "prefix: team/churn" in shown and "bucket: bucket-two" in shown and "by JupyterLab" in shown, shown
     model = lab.page.evaluate(MODEL_JS)
     assert model["settings"] == {**EXPECTED, "bucket": "bucket-two", "prefix": "team/churn"}
+
+
+RUN_ALL_NOTEBOOK = "run_all.ipynb"
+ALL_RAN_JS = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = panel.content.model.cells;
+    for (let i = 0; i < cells.length; i++) {
+        if (cells.get(i).type === 'code' && !cells.get(i).executionCount) { return false; }
+    }
+    return panel.sessionContext.session.kernel.status === 'idle';
+}"""
+
+
+def test_run_all_puts_the_settings_in_the_notebook_without_touching_the_file(
+    lab_server: LabServer, browser: Any
+) -> None:
+    """ "Run All" queues every cell before the extension's answer to ``%load_ext`` can reach the kernel, so the
+    config cell runs unanswered: the kernel sends the settings to JupyterLab and leaves the file alone (writing it
+    would make JupyterLab say the file changed on disk at the next save)."""
+    path = write_notebook(lab_server.root / RUN_ALL_NOTEBOOK, ["%load_ext jupyter_pipelines", CONFIG, CELLS[1]])
+    on_disk = path.read_bytes()
+    with opened_notebook(lab_server, browser, RUN_ALL_NOTEBOOK, workspace="settings-run-all") as lab:
+        lab.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        lab.page.wait_for_function(ALL_RAN_JS, timeout=60_000)
+        outputs = lab.page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(1).toJSON().outputs"
+        )
+        assert "sent to the notebook's frontend" in _text(outputs), outputs
+        lab.page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.context.model.getMetadata('jupyter_pipelines')?.bucket"
+            " === 'bucket-one'"
+        )
+        assert path.read_bytes() == on_disk  # the kernel did not write the file under JupyterLab
+        lab.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        lab.page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.model.dirty === false")
+        assert lab.page.locator(".jp-Dialog").count() == 0  # no "File Changed" question
+        assert nbformat.read(str(path), as_version=4).metadata["jupyter_pipelines"] == EXPECTED
