@@ -224,3 +224,27 @@ def test_declared_inputs_are_uploaded_where_the_export_points_and_only_once(aws:
     second = promote(pipeline, options)
     assert second.uploaded == () and second.skipped == len(first.uploaded)
     assert second.definition == first.definition
+
+
+def test_only_follows_sagemakers_selection_rules_before_anything_is_sent(tmp_path: Path) -> None:
+    """SageMaker runs a selection only with every step on the paths between its steps (and at most 50 of them); a
+    branch step selected with a step upstream of it brings its condition step, which lies between them."""
+    from jupyter_pipelines.sagemaker.promote import _selected
+
+    pipeline = pipeline_from_notebook(ABALONE)
+    with pytest.raises(PromoteError) as raised:
+        promote(pipeline, PromoteOptions(config(tmp_path), only=("AbaloneProcess", "AbaloneEval")))
+    message = str(raised.value)
+    assert "--only leaves out 'AbaloneTrain', between steps it names" in message
+    assert "--only AbaloneProcess,AbaloneTrain,AbaloneEval" in message
+    assert _selected(pipeline, ("AbaloneEval", "AbaloneRegisterModel")) == [
+        "AbaloneEval",
+        "AbaloneRegisterModel-RegisterModel",
+        "AbaloneMSECond",
+    ]
+    assert _selected(pipeline, ("AbaloneRegisterModel",)) == ["AbaloneRegisterModel-RegisterModel"]
+    from .export_support import build
+
+    many = build("many", *[f"%%step s{i}\nv{i} = {i}" for i in range(51)])
+    with pytest.raises(PromoteError, match="--only names 51 steps; SageMaker's selective execution takes at most 50"):
+        _selected(many, tuple(many.step_names))

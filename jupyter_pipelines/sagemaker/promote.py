@@ -97,6 +97,9 @@ def parameter_strings(values: Mapping[str, ParameterValue]) -> dict[str, str]:
     }
 
 
+MAX_SELECTED = 50  # SelectiveExecutionConfig.SelectedSteps
+
+
 def _selected(pipeline: Pipeline, only: tuple[str, ...]) -> list[str]:
     """``--only`` as the definition's step names; the notebook's names are checked first."""
     unknown = [name for name in only if name not in pipeline.step_names]
@@ -105,8 +108,28 @@ def _selected(pipeline: Pipeline, only: tuple[str, ...]) -> list[str]:
             f"--only names no step {', '.join(repr(n) for n in unknown)}.",
             hint=f"The steps: {', '.join(pipeline.step_names)}.",
         )
-    exported = plan_pipeline(pipeline).exported
-    return [exported[name] for name in only]
+    selected = set(only)
+    if len(selected) > MAX_SELECTED:
+        raise PromoteError(
+            f"--only names {len(selected)} steps; SageMaker's selective execution takes at most {MAX_SELECTED}.",
+            hint="Run the whole pipeline instead (no --only).",
+        )
+    between = (pipeline.downstream_of(selected) & pipeline.upstream_of(selected)) - selected
+    if between:  # SageMaker: "all steps in all paths between two selected steps should be included"
+        missing = [name for name in pipeline.step_names if name in between]
+        wanted = [name for name in pipeline.step_names if name in selected | between]
+        raise PromoteError(
+            f"--only leaves out {', '.join(repr(n) for n in missing)}, between steps it names; SageMaker runs a "
+            "selection only with every step on the paths between its steps.",
+            hint=f"Select them too: --only {','.join(wanted)}.",
+        )
+    plan = plan_pipeline(pipeline)
+    names = [plan.exported[name] for name in only]
+    for name in only:  # a branch step selected with a step upstream of it: its condition step lies between them
+        branch = plan.branch_of.get(name)
+        if branch is not None and branch not in names and selected & (pipeline.upstream_of({name}) - {name}):
+            names.append(branch)
+    return names
 
 
 def _with_data(definition: dict[str, Any], data: list[LocalData]) -> dict[str, Any]:
